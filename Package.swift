@@ -1,0 +1,51 @@
+// swift-tools-version: 6.0
+// clipq: CLIP embeddings over RabbitMQ. Module layout: ../shared/DESIGN.md §5.
+// Dependencies point down: C shims -> ClipSchema/ClipImage/ClipText/ClipTensor -> ClipModel
+// -> ClipBatch/ClipAMQP -> ClipWorker -> clipq.
+import PackageDescription
+
+/// A system library shim: a module map and one header over a Debian package, no logic.
+func shim(_ name: String, pkgConfig: String? = nil, apt: String) -> Target {
+    .systemLibrary(name: name, path: "Sources/\(name)", pkgConfig: pkgConfig, providers: [.apt([apt])])
+}
+
+let package = Package(
+    name: "clipq",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "clipq", targets: ["clipq"]),
+        .library(name: "ClipSchema", targets: ["ClipSchema"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        shim("CBLAS", pkgConfig: "openblas", apt: "libopenblas-dev"),
+        shim("CJPEG", apt: "libjpeg-dev"),
+        shim("CPNG", pkgConfig: "libpng", apt: "libpng-dev"),
+        shim("CWebP", pkgConfig: "libwebp", apt: "libwebp-dev"),
+        shim("CCurl", pkgConfig: "libcurl", apt: "libcurl4-openssl-dev"),
+        shim("CRabbitMQ", pkgConfig: "librabbitmq", apt: "librabbitmq-dev"),
+
+        .target(
+            name: "ClipSchema",
+            resources: [
+                .embedInCode("Schemas/request.schema.json"),
+                .embedInCode("Schemas/reply.schema.json"),
+                .embedInCode("Schemas/error.schema.json"),
+                .embedInCode("Schemas/dead-letter.schema.json"),
+            ]
+        ),
+
+        .executableTarget(
+            name: "clipq",
+            dependencies: [
+                "ClipSchema",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
+        .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
+    ]
+)

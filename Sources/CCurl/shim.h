@@ -1,0 +1,2 @@
+// libcurl (libcurl4-openssl-dev).
+#include <curl/curl.h>

@@ -1,0 +1,2 @@
+// libwebp (libwebp-dev): decoding only.
+#include <webp/decode.h>

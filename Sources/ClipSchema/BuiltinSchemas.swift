@@ -1,0 +1,2 @@
+// placeholder replaced below
+let requestSchemaBytes = PackageResources.request_schema_json

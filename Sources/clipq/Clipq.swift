@@ -1,0 +1,17 @@
+import ArgumentParser
+
+/// The one executable: every job clipq does is a subcommand. Only this target reads flags and
+/// the environment; the modules below it take their settings as values.
+@main
+struct Clipq: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clipq",
+        abstract: "CLIP embeddings for images and texts, served over RabbitMQ.",
+        version: clipqVersion,
+        subcommands: [
+            SchemaCommand.self,
+        ]
+    )
+}
+
+let clipqVersion = "0.1.0"
