@@ -47,5 +47,7 @@ let package = Package(
 
         .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
+        // Runs the built executable (the dependency makes `swift test` build it first).
+        .testTarget(name: "ClipqTests", dependencies: ["clipq"]),
     ]
 )
