@@ -37,6 +37,8 @@ let package = Package(
             ]
         ),
 
+        .target(name: "ClipAMQP", dependencies: ["CRabbitMQ"]),
+
         .executableTarget(
             name: "clipq",
             dependencies: [
@@ -45,8 +47,12 @@ let package = Package(
             ]
         ),
 
+        // Real processes for tests: a private RabbitMQ broker.
+        .target(name: "ClipTestSupport", path: "Tests/Support"),
+
         .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
+        .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
         .testTarget(name: "ClipqTests", dependencies: ["clipq"]),
     ]
