@@ -37,6 +37,7 @@ let package = Package(
             ]
         ),
 
+        .target(name: "ClipBatch"),
         .target(name: "ClipAMQP", dependencies: ["CRabbitMQ"]),
 
         .executableTarget(
@@ -52,6 +53,7 @@ let package = Package(
 
         .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
+        .testTarget(name: "ClipBatchTests", dependencies: ["ClipBatch"]),
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
         .testTarget(name: "ClipqTests", dependencies: ["clipq"]),
