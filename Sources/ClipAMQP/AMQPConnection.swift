@@ -99,6 +99,16 @@ public final class AMQPConnection {
 
     public var isOpen: Bool { state != nil }
 
+    /// The socket, so its owner can wait on it together with its own descriptors.
+    public var socketDescriptor: Int32 { state.map { amqp_get_sockfd($0) } ?? -1 }
+
+    /// Whether received bytes or frames are already buffered, so `nextEvent` has something to
+    /// read even if the socket is quiet.
+    public var hasBufferedInput: Bool {
+        guard let state else { return false }
+        return amqp_data_in_buffer(state) != 0 || amqp_frames_enqueued(state) != 0
+    }
+
     private func open(_ state: amqp_connection_state_t) throws(AMQPError) {
         let url = settings.url
         let socket: OpaquePointer?
