@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "clipq", targets: ["clipq"]),
         .library(name: "ClipSchema", targets: ["ClipSchema"]),
+        .library(name: "ClipText", targets: ["ClipText"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,15 +38,19 @@ let package = Package(
             ]
         ),
 
+        .target(name: "ClipText"),
+
         .executableTarget(
             name: "clipq",
             dependencies: [
                 "ClipSchema",
+                "ClipText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
+        .testTarget(name: "ClipTextTests", dependencies: ["ClipText"]),
     ]
 )
