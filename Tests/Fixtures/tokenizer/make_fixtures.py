@@ -16,7 +16,6 @@ Run by hand (needs open_clip_torch and transformers): python3 make_fixtures.py
 import json
 import os
 import random
-import sys
 import types
 import unicodedata
 
