@@ -39,6 +39,8 @@ let package = Package(
         ),
 
         .target(name: "ClipText"),
+        .target(name: "ClipBatch"),
+        .target(name: "ClipAMQP", dependencies: ["CRabbitMQ"]),
 
         .executableTarget(
             name: "clipq",
@@ -49,8 +51,15 @@ let package = Package(
             ]
         ),
 
+        // Real processes for tests: a private RabbitMQ broker.
+        .target(name: "ClipTestSupport", path: "Tests/Support"),
+
         .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
         .testTarget(name: "ClipTextTests", dependencies: ["ClipText"]),
+        .testTarget(name: "ClipBatchTests", dependencies: ["ClipBatch"]),
+        .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
+        // Runs the built executable (the dependency makes `swift test` build it first).
+        .testTarget(name: "ClipqTests", dependencies: ["clipq"]),
     ]
 )

@@ -41,7 +41,7 @@ final class CShimTests: XCTestCase {
 
     func testLibCurlInitialisesWithHTTPS() throws {
         XCTAssertEqual(curl_global_init(Int(CURL_GLOBAL_DEFAULT)), CURLE_OK)
-        let info = try XCTUnwrap(curl_version_info(CURLVERSION_NOW))
+        let info = try XCTUnwrap(curl_version_info(CCurl_VERSION_NOW))
         let protocols = sequence(state: info.pointee.protocols) { cursor -> String? in
             guard let name = cursor?.pointee else { return nil }
             cursor = cursor?.advanced(by: 1)
