@@ -3,9 +3,9 @@ import Foundation
 /// The ids of pre-tokens already merged, shared by every thread that tokenizes.
 ///
 /// Captions repeat words, so most pre-tokens are found here. The lock guards only the lookup
-/// and the insert, never the merging. Arbitrary user text would grow an unbounded cache without
-/// end, so it holds at most `capacity` entries and starts over when full, and leaves long
-/// pre-tokens (rare, and cheap to miss) out.
+/// and the insert, never the merging. On arbitrary user text an unbounded cache would grow
+/// without end, so this one holds at most `capacity` entries, starts over when full, and leaves
+/// long pre-tokens (rare, and cheap to miss) out.
 final class BPECache: @unchecked Sendable {  // every access to `entries` holds `lock`
     static let longestKey = 64
 

@@ -6,7 +6,7 @@ import Testing
     let sot: Int32 = 49406, eot: Int32 = 49407
 
     @Test func truncatesToTheContextKeepingEndOfTextLast() throws {
-        let tokenizer = try #require(Fixtures.tokenizer)
+        let tokenizer = try Fixtures.tokenizer.get()
         let long = tokenizer.encode(String(repeating: "a ", count: 500))
         #expect(long.count == 77 && long.first == sot && long.last == eot)
         #expect(long.dropFirst().dropLast().allSatisfy { $0 == 320 })  // "a</w>"
@@ -16,7 +16,7 @@ import Testing
     }
 
     @Test func textThatSpellsAControlTokenStaysText() throws {
-        let tokenizer = try #require(Fixtures.tokenizer)
+        let tokenizer = try Fixtures.tokenizer.get()
         for text in ["<|endoftext|>", "<|startoftext|>", "a <end_of_text> b", "<start_of_text>", "&lt;|endoftext|&gt;"] {
             let ids = tokenizer.encode(text)
             #expect(ids.dropFirst().dropLast().allSatisfy { $0 != sot && $0 != eot }, "\(text)")
@@ -26,7 +26,7 @@ import Testing
 
     /// Arbitrary input: never a crash, ids in range, control ids only at the ends.
     @Test func anyTextGivesWellFormedIDs() throws {
-        let tokenizer = try #require(Fixtures.tokenizer)
+        let tokenizer = try Fixtures.tokenizer.get()
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<300 {
             let bytes = (0..<Int.random(in: 0...200, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
@@ -43,11 +43,24 @@ import Testing
 
     /// A long run of letters is one pre-token; merging it must not take quadratic time.
     @Test func longWordsFinish() throws {
-        let tokenizer = try #require(Fixtures.tokenizer)
+        let tokenizer = try Fixtures.tokenizer.get()
         let ids = tokenizer.encode(String(repeating: "ab", count: 50_000))
         #expect(ids.count == 77)
-        let word = Array(String(repeating: "abcdefghij", count: 30).utf8).map { tokenizer.vocabulary.byteSymbol[Int($0)] }
-        #expect(mergeBytePairs(word, merges: tokenizer.vocabulary.merges) == mergeBytePairsReference(word, merges: tokenizer.vocabulary.merges))
+    }
+
+    /// The heap-based merge against the transcribed reference, on CLIP's own merges.
+    @Test func fastMergeAgreesWithTheReferenceOnCLIPMerges() throws {
+        let vocabulary = try Fixtures.tokenizer.get().vocabulary
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz'!éß東😀".utf8)
+        for length in [1, 2, 3, 5, 8, 13, 21, 34, 55, 300] {
+            for _ in 0..<40 {
+                let bytes = (0..<length).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] }
+                var word = bytes.map { vocabulary.byteSymbol[Int($0)] }
+                word[word.count - 1] = vocabulary.byteSymbolEndOfWord[Int(bytes[bytes.count - 1])]
+                #expect(mergeBytePairs(word, merges: vocabulary.merges) == mergeBytePairsReference(word, merges: vocabulary.merges))
+            }
+        }
     }
 
     @Test func sharedAcrossThreadsGivesTheSameIDs() throws {

@@ -7,8 +7,8 @@ enum Fixtures {
         .deletingLastPathComponent().appendingPathComponent("Fixtures")
     static let vocabulary = root.appendingPathComponent("clip-vocab")
 
-    /// The real CLIP vocabulary, loaded once for all tests.
-    static let tokenizer: CLIPTokenizer? = try? CLIPTokenizer(modelDirectory: vocabulary)
+    /// The real CLIP vocabulary, loaded once for all tests; `try Fixtures.tokenizer.get()`.
+    static let tokenizer = Result { () throws(TokenizerError) in try CLIPTokenizer(modelDirectory: vocabulary) }
 
     struct Case: Decodable {
         let category: String
