@@ -5,7 +5,7 @@ APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-de
                 libcurl4-openssl-dev rabbitmq-server
 PY_MODULES   := jsonschema
 
-.PHONY: setup build test run clean
+.PHONY: setup build test run clean bench-tokenizer
 
 ## setup: install the Debian packages (and the Python module the differential tests use) that are missing
 setup:
@@ -33,3 +33,11 @@ run: build
 
 clean:
 	rm -rf .build
+
+## bench-tokenizer: CLIP tokenizer speed, clipq's against Hugging Face's Rust tokenizer on one caption corpus
+## (needs transformers and open_clip_torch; figures are noisy while other builds run)
+TOKENIZER_CORPUS ?= /tmp/clipq-captions.txt
+bench-tokenizer:
+	$(SWIFT) build -c release --product clipq
+	python3 Tests/Fixtures/tokenizer/bench_hf.py --corpus $(TOKENIZER_CORPUS)
+	$$($(SWIFT) build -c release --show-bin-path)/clipq tokenize --model Tests/Fixtures/clip-vocab --bench $(TOKENIZER_CORPUS)
