@@ -2,7 +2,7 @@
 SWIFT        ?= swift
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev \
-                libcurl4-openssl-dev rabbitmq-server
+                libcurl4-openssl-dev libturbojpeg0-dev libspng-dev rabbitmq-server
 PY_MODULES   := jsonschema
 
 .PHONY: setup build test run clean
