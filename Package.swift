@@ -26,6 +26,8 @@ let package = Package(
         shim("CWebP", pkgConfig: "libwebp", apt: "libwebp-dev"),
         shim("CCurl", pkgConfig: "libcurl", apt: "libcurl4-openssl-dev"),
         shim("CRabbitMQ", pkgConfig: "librabbitmq", apt: "librabbitmq-dev"),
+        shim("CTurboJPEG", pkgConfig: "libturbojpeg", apt: "libturbojpeg0-dev"),
+        shim("CSPNG", pkgConfig: "spng", apt: "libspng-dev"),
 
         .target(
             name: "ClipSchema",
@@ -37,6 +39,7 @@ let package = Package(
             ]
         ),
 
+        .target(name: "ClipImage", dependencies: ["CCurl", "CTurboJPEG", "CSPNG", "CWebP"]),
         .target(name: "ClipBatch"),
         .target(name: "ClipAMQP", dependencies: ["CRabbitMQ"]),
 
@@ -44,6 +47,7 @@ let package = Package(
             name: "clipq",
             dependencies: [
                 "ClipSchema",
+                "ClipImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -57,5 +61,6 @@ let package = Package(
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
         .testTarget(name: "ClipqTests", dependencies: ["clipq"]),
+        .testTarget(name: "ClipImageTests", dependencies: ["ClipImage"]),
     ]
 )

@@ -1,0 +1,118 @@
+/// Pillow's BICUBIC resampling (src/libImaging/Resample.c), reproduced bit for bit: the same
+/// double-precision filter taps, the same 22-bit fixed-point weights and rounding, and the
+/// same two passes, horizontal first, each rounded and clipped to 8 bits.
+///
+/// Each output pixel depends only on its own taps, so a caller may ask for a window of the
+/// resized image (the center crop) and get exactly the pixels Pillow would have there.
+
+/// 32 bits minus 8 for the result minus 2 for the overshoot of the filter's negative lobes.
+let precisionBits: Int32 = 22
+
+/// The taps of one axis for a range of output positions.
+struct ResampleTaps {
+    var first: [Int]  // [outputs] first input index used
+    var count: [Int]  // [outputs] number of inputs used
+    var weights: [Int32]  // [outputs, kernelSize] fixed-point, zero past count
+    var kernelSize: Int
+}
+
+func bicubicFilter(_ x: Double) -> Double {
+    let a = -0.5
+    let x = x < 0 ? -x : x
+    if x < 1.0 { return ((a + 2.0) * x - (a + 3.0)) * x * x + 1 }
+    if x < 2.0 { return (((x - 5) * x + 8) * x - 4) * a }
+    return 0.0
+}
+
+/// Pillow's precompute_coeffs + normalize_coeffs_8bpc for BICUBIC (support 2), for the output
+/// positions in `outputs` of an axis resized from `inSize` to `outSize`.
+func bicubicTaps(inSize: Int, outSize: Int, outputs: Range<Int>) -> ResampleTaps {
+    // Pillow passes the box edges as C floats: keep that rounding for huge sizes.
+    let scale = Double(Float(inSize)) / Double(outSize)
+    let filterScale = max(scale, 1.0)
+    let support = 2.0 * filterScale
+    let kernelSize = Int(support.rounded(.up)) * 2 + 1
+    var taps = ResampleTaps(first: [], count: [], weights: [Int32](repeating: 0, count: outputs.count * kernelSize),
+                            kernelSize: kernelSize)
+    taps.first.reserveCapacity(outputs.count)
+    taps.count.reserveCapacity(outputs.count)
+    var k = [Double](repeating: 0, count: kernelSize)
+    for (row, xx) in outputs.enumerated() {
+        let center = (Double(xx) + 0.5) * scale
+        let ss = 1.0 / filterScale
+        let xmin = max(0, Int(center - support + 0.5))
+        let xmax = min(inSize, Int(center + support + 0.5)) - xmin
+        var ww = 0.0
+        for x in 0..<xmax {
+            let w = bicubicFilter((Double(x + xmin) - center + 0.5) * ss)
+            k[x] = w
+            ww += w
+        }
+        for x in 0..<xmax {
+            let w = ww != 0.0 ? k[x] / ww : k[x]
+            taps.weights[row * kernelSize + x] = Int32(w < 0 ? -0.5 + w * Double(1 << precisionBits)
+                                                              : 0.5 + w * Double(1 << precisionBits))
+        }
+        taps.first.append(xmin)
+        taps.count.append(max(0, xmax))
+    }
+    return taps
+}
+
+@inline(__always)
+func clip8(_ sum: Int32) -> UInt8 {
+    UInt8(truncatingIfNeeded: min(255, max(0, sum >> precisionBits)))
+}
+
+/// Horizontal pass: out[r, x, c] = Σ in[firstRow + r, first[x] + t, c] · w[x, t] for each
+/// output column x of `taps`, for `rows` input rows. RGB, 3 bytes a pixel.
+func resampleHorizontal(_ out: UnsafeMutablePointer<UInt8>, _ input: UnsafePointer<UInt8>, taps: ResampleTaps,
+                        firstRow: Int, rows: Int, inWidth: Int)
+{
+    let outWidth = taps.first.count, kernelSize = taps.kernelSize
+    taps.weights.withUnsafeBufferPointer { weights in
+        for r in 0..<rows {
+            let src = input + (firstRow + r) * inWidth * 3
+            let dst = out + r * outWidth * 3
+            for x in 0..<outWidth {
+                let k = x * kernelSize
+                let p = src + taps.first[x] * 3
+                var s0: Int32 = 1 << (precisionBits - 1), s1 = s0, s2 = s0
+                for t in 0..<taps.count[x] {
+                    let w = weights[k + t]
+                    s0 &+= Int32(p[3 * t]) &* w
+                    s1 &+= Int32(p[3 * t + 1]) &* w
+                    s2 &+= Int32(p[3 * t + 2]) &* w
+                }
+                dst[3 * x] = clip8(s0)
+                dst[3 * x + 1] = clip8(s1)
+                dst[3 * x + 2] = clip8(s2)
+            }
+        }
+    }
+}
+
+/// Vertical pass: out[y, x, c] = Σ in[first[y] - firstRow + t, x, c] · w[y, t] for each output
+/// row y of `taps`; `input` holds rows from `firstRow` on, `width` pixels each.
+func resampleVertical(_ out: UnsafeMutablePointer<UInt8>, _ input: UnsafePointer<UInt8>, taps: ResampleTaps,
+                      firstRow: Int, width: Int)
+{
+    let rowBytes = width * 3, kernelSize = taps.kernelSize
+    var sums = [Int32](repeating: 0, count: rowBytes)
+    taps.weights.withUnsafeBufferPointer { weights in
+        sums.withUnsafeMutableBufferPointer { sums in
+            for y in 0..<taps.first.count {
+                let k = y * kernelSize
+                let src = input + (taps.first[y] - firstRow) * rowBytes
+                for i in 0..<rowBytes { sums[i] = 1 << (precisionBits - 1) }
+                // Row by row: the same sums as Pillow's per-pixel loop, in cache order.
+                for t in 0..<taps.count[y] {
+                    let w = weights[k + t], line = src + t * rowBytes
+                    for i in 0..<rowBytes { sums[i] &+= Int32(line[i]) &* w }
+                }
+                let dst = out + y * rowBytes
+                for i in 0..<rowBytes { dst[i] = clip8(sums[i]) }
+            }
+        }
+    }
+}
