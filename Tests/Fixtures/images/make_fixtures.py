@@ -6,8 +6,9 @@ For each input in inputs/ it writes expected/<name>.png: the 336x336 uint8 image
 CLIPImageProcessorPil (the Pillow path) produces before rescale+normalize, recovered from its float
 output and checked to give that output back exactly. normalize.json holds, per channel, the float32
 value CLIPImageProcessorPil gives each byte. Alpha: transformers >= 5 composites transparent images
-onto white; the reference here is Pillow's convert("RGB") (alpha dropped), what transformers 4.x
-(the hosted endpoint) does, so images are converted before the processor sees them.
+onto white (and treat a palette's transparent index, or a tRNS color key, as alpha); the reference
+here is Pillow's convert("RGB") alone (alpha dropped, color keys ignored), what transformers 4.x (the
+hosted endpoint) does, so images are converted before the processor sees them.
 """
 import io, json, os, struct, zlib
 import numpy as np
@@ -25,7 +26,11 @@ rng = np.random.default_rng(336)
 
 
 def reference(image):
-    return processor(images=image.convert("RGB"), return_tensors="np")["pixel_values"][0]  # [3, 336, 336] float32
+    rgb = image.convert("RGB")
+    # convert() carries a palette's transparent index over as an RGB color key, which would make
+    # transformers >= 5 composite those pixels onto white: drop it, as 4.x never looked at it.
+    rgb.info.pop("transparency", None)
+    return processor(images=rgb, return_tensors="np")["pixel_values"][0]  # [3, 336, 336] float32
 
 
 def table():
