@@ -116,3 +116,42 @@ func resampleVertical(_ out: UnsafeMutablePointer<UInt8>, _ input: UnsafePointer
         }
     }
 }
+
+/// The naive form, kept for tests: the whole image, horizontal then vertical, one pixel and
+/// one channel at a time, as Resample.c reads.
+func resizeReference(_ image: RGBImage, width: Int, height: Int) -> RGBImage {
+    var current = image
+    if width != current.width {
+        let taps = bicubicTaps(inSize: current.width, outSize: width, outputs: 0..<width)
+        var out = [UInt8](repeating: 0, count: current.height * width * 3)
+        for y in 0..<current.height {
+            for x in 0..<width {
+                for c in 0..<3 {
+                    var sum: Int32 = 1 << (precisionBits - 1)
+                    for t in 0..<taps.count[x] {
+                        sum += Int32(current.pixels[(y * current.width + taps.first[x] + t) * 3 + c]) * taps.weights[x * taps.kernelSize + t]
+                    }
+                    out[(y * width + x) * 3 + c] = clip8(sum)
+                }
+            }
+        }
+        current = RGBImage(width: width, height: current.height, pixels: out)
+    }
+    if height != current.height {
+        let taps = bicubicTaps(inSize: current.height, outSize: height, outputs: 0..<height)
+        var out = [UInt8](repeating: 0, count: height * width * 3)
+        for y in 0..<height {
+            for x in 0..<width {
+                for c in 0..<3 {
+                    var sum: Int32 = 1 << (precisionBits - 1)
+                    for t in 0..<taps.count[y] {
+                        sum += Int32(current.pixels[((taps.first[y] + t) * width + x) * 3 + c]) * taps.weights[y * taps.kernelSize + t]
+                    }
+                    out[(y * width + x) * 3 + c] = clip8(sum)
+                }
+            }
+        }
+        current = RGBImage(width: width, height: height, pixels: out)
+    }
+    return current
+}
