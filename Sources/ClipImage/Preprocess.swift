@@ -18,16 +18,25 @@ public func preprocess(_ image: RGBImage, config: PreprocessorConfig) -> ImageTe
     let window = resizeWindow(image, height: resizedHeight, width: resizedWidth, rows: rows, columns: columns)
 
     let lookup = normalizationTable(config)  // [3, 256]
+    let padding = (0..<3).map { lookup[$0 * 256] }  // HF pads with byte 0, before rescaling
     var values = [Float](repeating: 0, count: 3 * cropHeight * cropWidth)
-    for y in 0..<cropHeight {
-        let sourceY = top + y
-        for x in 0..<cropWidth {
-            let sourceX = left + x
-            let inside = rows.contains(sourceY) && columns.contains(sourceX)
-            let pixel = ((sourceY - rows.lowerBound) * columns.count + sourceX - columns.lowerBound) * 3
+    values.withUnsafeMutableBufferPointer { values in
+        window.withUnsafeBufferPointer { window in
             for c in 0..<3 {
-                let byte = inside ? Int(window[pixel + c]) : 0  // HF pads with 0 before rescaling
-                values[(c * cropHeight + y) * cropWidth + x] = lookup[c * 256 + byte]
+                let table = lookup[(c * 256)..<(c * 256 + 256)]
+                for y in 0..<cropHeight {
+                    let row = (c * cropHeight + y) * cropWidth
+                    let sourceY = top + y
+                    for x in 0..<cropWidth {
+                        let sourceX = left + x
+                        if rows.contains(sourceY) && columns.contains(sourceX) {
+                            let pixel = ((sourceY - rows.lowerBound) * columns.count + sourceX - columns.lowerBound) * 3
+                            values[row + x] = table[c * 256 + Int(window[pixel + c])]
+                        } else {
+                            values[row + x] = padding[c]
+                        }
+                    }
+                }
             }
         }
     }
