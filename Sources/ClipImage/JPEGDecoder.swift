@@ -47,18 +47,17 @@ func grayToRGB(_ gray: [UInt8]) -> [UInt8] {
     return rgb
 }
 
-/// Pillow's "CMYK;I" unpack (255 - v) followed by its cmyk2rgb: each channel is
-/// (255 - k) - (c * (255 - k)) / 255, with Pillow's rounded division by 255.
-func invertedCMYKToRGB(_ cmyk: [UInt8]) -> [UInt8] {
-    let count = cmyk.count / 4
+/// Pillow's "CMYK;I" unpack (every sample v read as 255 - v) followed by its cmyk2rgb:
+/// out = (255 - k) - c * (255 - k) / 255, with Pillow's rounded division by 255.
+func invertedCMYKToRGB(_ stored: [UInt8]) -> [UInt8] {
+    let count = stored.count / 4
     var rgb = [UInt8](repeating: 0, count: count * 3)
     for i in 0..<count {
-        let k = 255 - Int(cmyk[4 * i + 3])
-        let notK = 255 - k
-        for c in 0..<3 {
-            let ink = 255 - Int(cmyk[4 * i + c])
+        let notK = Int(stored[4 * i + 3])  // 255 - k, k = 255 - stored
+        for channel in 0..<3 {
+            let ink = 255 - Int(stored[4 * i + channel])
             let t = ink * notK + 128
-            rgb[3 * i + c] = UInt8(clamping: notK - ((t >> 8) + t) >> 8)
+            rgb[3 * i + channel] = UInt8(clamping: notK - ((t >> 8) + t) >> 8)
         }
     }
     return rgb

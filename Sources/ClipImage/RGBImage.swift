@@ -23,7 +23,8 @@ public struct DecodeLimits: Equatable, Sendable {
         guard width > 0, height > 0 else {
             throw ImageError(.imageDecodeFailed, "\(format) header says \(width)x\(height)")
         }
-        guard width.multipliedReportingOverflow(by: height).partialValue <= maxPixels, width <= maxPixels, height <= maxPixels else {
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        guard !overflow, pixels <= maxPixels else {
             throw ImageError(.imageTooLarge, "\(format) of \(width)x\(height) is over the \(maxPixels)-pixel limit")
         }
     }

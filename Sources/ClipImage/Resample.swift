@@ -70,7 +70,8 @@ func clip8(_ sum: Int32) -> UInt8 {
 /// The hot loop of a large image. Each 22-bit weight is split as w = hi·256 + lo (hi fits in 16
 /// bits, lo in 8) and each row is spread into 16-bit channel planes, so the sums become 16x16-bit
 /// dot products that LLVM turns into SIMD multiply-adds (pmaddwd) even on baseline x86-64; the
-/// integer result, (Σ p·hi)·256 + Σ p·lo, is exactly Pillow's Σ p·w.
+/// integer result, (Σ p·hi)·256 + Σ p·lo, is exactly Pillow's Σ p·w. BICUBIC's normalized
+/// weights stay well under 2, so |w| < 2^23 and hi fits (a test sweeps the sizes).
 func resampleHorizontal(_ out: UnsafeMutablePointer<UInt8>, _ input: UnsafePointer<UInt8>, taps: ResampleTaps,
                         firstRow: Int, rows: Int, inWidth: Int)
 {

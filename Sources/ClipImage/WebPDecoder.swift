@@ -4,7 +4,7 @@ import CWebP
 /// Animated WebP is refused: reading only its first frame needs libwebpdemux.
 func decodeWebP(_ bytes: [UInt8], limits: DecodeLimits) throws(ImageError) -> RGBImage {
     var features = WebPBitstreamFeatures()
-    let status = WebPGetFeaturesInternal(bytes, bytes.count, &features, Int32(WEBP_DECODER_ABI_VERSION))
+    let status = WebPGetFeatures(bytes, bytes.count, &features)
     guard status == VP8_STATUS_OK else { throw ImageError(.imageDecodeFailed, "WebP header: status \(status.rawValue)") }
     guard features.has_animation == 0 else { throw ImageError(.unsupportedImageFormat, "animated WebP is not supported") }
     let width = Int(features.width), height = Int(features.height)

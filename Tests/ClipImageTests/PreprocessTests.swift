@@ -31,6 +31,18 @@ final class PreprocessTests: XCTestCase {
         }
     }
 
+    /// The fast horizontal pass splits each weight as hi·256 + lo with hi in 16 bits.
+    func testEveryWeightFitsTheSixteenBitSplit() {
+        var largest: Int32 = 0
+        for inSize in 1...40 {
+            for outSize in stride(from: 1, through: 400, by: 7) {
+                largest = max(largest, bicubicTaps(inSize: inSize, outSize: outSize, outputs: 0..<outSize).weights.map { abs($0) }.max() ?? 0)
+            }
+        }
+        XCTAssertLessThan(largest, 1 << 23)
+        XCTAssertGreaterThan(largest, 1 << 21)  // the sweep did reach large weights
+    }
+
     func testUpscalingAConstantImageKeepsItConstant() {
         let image = RGBImage(width: 3, height: 2, pixels: [UInt8](repeating: 77, count: 18))
         XCTAssertEqual(Set(resizeReference(image, width: 50, height: 41).pixels), [77])
