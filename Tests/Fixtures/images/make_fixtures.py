@@ -93,6 +93,22 @@ def png_raw(path, width, height, color_type, depth, rows, palette=None, trns=Non
     open(path, "wb").write(out)
 
 
+def ycck_jpeg(path, cmyk):
+    """Pillow writes CMYK JPEGs as Adobe CMYK; TurboJPEG writes them as YCCK (libjpeg-turbo, ctypes)."""
+    import ctypes
+    tj = ctypes.CDLL("libturbojpeg.so.0")
+    tj.tjInitCompress.restype = ctypes.c_void_p
+    handle = tj.tjInitCompress()
+    pixels = np.ascontiguousarray(cmyk, dtype=np.uint8)
+    out, size = ctypes.POINTER(ctypes.c_ubyte)(), ctypes.c_ulong(0)
+    tjpf_cmyk, tjsamp_420 = 11, 2
+    assert tj.tjCompress2(ctypes.c_void_p(handle), pixels.ctypes.data_as(ctypes.c_void_p), pixels.shape[1], 0, pixels.shape[0],
+                          tjpf_cmyk, ctypes.byref(out), ctypes.byref(size), tjsamp_420, 85, 0) == 0
+    open(path, "wb").write(ctypes.string_at(out, size.value))
+    tj.tjFree(out)
+    tj.tjDestroy(ctypes.c_void_p(handle))
+
+
 def synthetic(width, height):
     """Smooth gradients and hard edges: compresses well, exercises every filter tap."""
     y, x = np.mgrid[0:height, 0:width]
@@ -120,6 +136,8 @@ def main():
     save("camera_gray.jpg", Image.fromarray(camera).resize((384, 384)), quality=80)
     save("coffee_cmyk.jpg", small["coffee"].convert("CMYK"), quality=85)
     save("rocket_420.jpg", small["rocket"], quality=75, subsampling=2)
+    ycck_jpeg(os.path.join(INPUTS, "chelsea_ycck.jpg"), np.asarray(small["chelsea"].convert("CMYK")))
+    files["chelsea_ycck.jpg"] = os.path.join(INPUTS, "chelsea_ycck.jpg")
     save("coffee.png", small["coffee"])
     rgba = np.dstack([np.asarray(small["chelsea"]), synthetic(small["chelsea"].width, small["chelsea"].height)[..., 0]])
     save("chelsea_rgba.png", Image.fromarray(rgba, "RGBA"))
