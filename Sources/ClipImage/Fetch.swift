@@ -33,19 +33,20 @@ public func fetchImageBytes(_ url: String, settings: FetchSettings, deadline: Co
 {
     guard curlGlobalInit == CURLE_OK else { throw ImageError(.internal, "curl_global_init failed") }
     var wait = settings.backoff
-    for attempt in 1...max(1, settings.maxAttempts) {
-        let outcome = fetchOnce(url, settings: settings, deadline: deadline)
-        switch outcome {
+    var attempt = 1
+    while true {
+        switch fetchOnce(url, settings: settings, deadline: deadline) {
         case .success(let bytes):
             return bytes
         case .failure(let failure):
-            guard failure.transient, attempt < settings.maxAttempts else { throw failure.error }
-            if let deadline, ContinuousClock.now + wait >= deadline { throw failure.error }
+            // Out of attempts or of time: the last failure says more than "deadline".
+            let outOfTime = deadline.map { ContinuousClock.now + wait >= $0 } ?? false
+            guard failure.transient, attempt < settings.maxAttempts, !outOfTime else { throw failure.error }
             sleepFor(wait)
             wait *= 2
+            attempt += 1
         }
     }
-    throw ImageError(.internal, "retry loop ended without an outcome")  // unreachable: the last attempt throws
 }
 
 struct FetchFailure: Error {
