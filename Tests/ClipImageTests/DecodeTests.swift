@@ -39,6 +39,25 @@ final class DecodeTests: XCTestCase {
         XCTAssertEqual(code(Array("RIFF".utf8) + [200, 0, 0, 0] + Array("WEBPVP8 ".utf8) + [UInt8](repeating: 7, count: 200)), .imageDecodeFailed)
     }
 
+    /// Seeded byte flips and cuts of real files in each format: an error value or an image,
+    /// never a crash (the decoders' errors are return values, not longjmps).
+    func testMutatedFilesNeverCrash() throws {
+        var rng = PreprocessTests.SplitMix(state: 7)
+        for name in ["tiny_2x3.jpg", "chelsea_ycck.jpg", "palette4_interlaced.png", "rgba16_interlaced.png", "chelsea_alpha.webp"] {
+            let original = try Fixtures.bytes("inputs/\(name)")
+            for _ in 0..<60 {
+                var bytes = original
+                for _ in 0..<Int.random(in: 1...8, using: &rng) {
+                    bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+                }
+                if Bool.random(using: &rng) { bytes = Array(bytes[..<Int.random(in: 1...bytes.count, using: &rng)]) }
+                if let image = try? decodeImage(bytes, limits: DecodeLimits(maxPixels: 4_000_000)) {
+                    XCTAssertEqual(image.pixels.count, image.width * image.height * 3, name)
+                }
+            }
+        }
+    }
+
     func testPixelCapIsCheckedOnTheHeader() throws {
         let small = DecodeLimits(maxPixels: 100_000)
         XCTAssertEqual(code(try Fixtures.bytes("inputs/coffee_12mp.jpg"), limits: small), .imageTooLarge)
