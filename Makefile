@@ -2,10 +2,10 @@
 SWIFT        ?= swift
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev \
-                libcurl4-openssl-dev rabbitmq-server
+                libcurl4-openssl-dev libturbojpeg0-dev libspng-dev rabbitmq-server
 PY_MODULES   := jsonschema
 
-.PHONY: setup build test run clean bench-tokenizer
+.PHONY: setup build test run clean bench-tokenizer bench-image
 
 ## setup: install the Debian packages (and the Python module the differential tests use) that are missing
 setup:
@@ -30,6 +30,16 @@ test: setup
 ## run: for now, the command line help (later: a broker and a worker)
 run: build
 	$$($(SWIFT) build -c release --show-bin-path)/clipq --help
+
+## bench-image: image ingest, clipq against Pillow + CLIPImageProcessorPil on the same files, one thread each
+bench-image: build
+	@F=Tests/Fixtures/images; B=$$($(SWIFT) build -c release --show-bin-path)/clipq; \
+	set=$$(ls $$F/inputs/* | grep -v 12mp); \
+	echo "== a 12 MP JPEG (fastest of 10)"; \
+	$$B preprocess --model $$F --bench 10 --image $$F/inputs/coffee_12mp.jpg && python3 $$F/bench_pillow.py 10 $$F/inputs/coffee_12mp.jpg; \
+	echo "== the other fixtures (fastest of 10 each)"; \
+	$$B preprocess --model $$F --bench 10 $$(for f in $$set; do echo --image $$f; done) | tail -1 && \
+	python3 $$F/bench_pillow.py 10 $$set | tail -1
 
 clean:
 	rm -rf .build

@@ -27,6 +27,8 @@ let package = Package(
         shim("CWebP", pkgConfig: "libwebp", apt: "libwebp-dev"),
         shim("CCurl", pkgConfig: "libcurl", apt: "libcurl4-openssl-dev"),
         shim("CRabbitMQ", pkgConfig: "librabbitmq", apt: "librabbitmq-dev"),
+        shim("CTurboJPEG", pkgConfig: "libturbojpeg", apt: "libturbojpeg0-dev"),
+        shim("CSPNG", pkgConfig: "spng", apt: "libspng-dev"),
 
         .target(
             name: "ClipSchema",
@@ -39,6 +41,7 @@ let package = Package(
         ),
 
         .target(name: "ClipText"),
+        .target(name: "ClipImage", dependencies: ["CCurl", "CTurboJPEG", "CSPNG", "CWebP"]),
         .target(name: "ClipBatch"),
         .target(name: "ClipAMQP", dependencies: ["CRabbitMQ"]),
 
@@ -47,6 +50,7 @@ let package = Package(
             dependencies: [
                 "ClipSchema",
                 "ClipText",
+                "ClipImage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -61,5 +65,6 @@ let package = Package(
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
         .testTarget(name: "ClipqTests", dependencies: ["clipq"]),
+        .testTarget(name: "ClipImageTests", dependencies: ["ClipImage"]),
     ]
 )

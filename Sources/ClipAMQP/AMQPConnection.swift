@@ -309,8 +309,9 @@ public final class AMQPConnection {
         case AMQP_RESPONSE_LIBRARY_EXCEPTION where reply.library_error == AMQP_STATUS_UNEXPECTED_STATE.rawValue:
             return try nextMethodEvent(state)
         default:
+            let error = Self.error(reply, "waiting for the broker")  // before the memory it reads goes
             abandon()
-            throw Self.error(reply, "waiting for the broker")
+            throw error
         }
     }
 
@@ -338,8 +339,9 @@ public final class AMQPConnection {
             var message = amqp_message_t()
             let read = amqp_read_message(state, frame.channel, &message, 0)
             guard read.reply_type == AMQP_RESPONSE_NORMAL else {
+                let error = Self.error(read, "reading a returned message")
                 abandon()
-                throw Self.error(read, "reading a returned message")
+                throw error
             }
             defer { amqp_destroy_message(&message) }
             return .returned(
@@ -356,17 +358,20 @@ public final class AMQPConnection {
         case AMQP_CONNECTION_UNBLOCKED_METHOD:
             return .unblocked
         case AMQP_CHANNEL_CLOSE_METHOD:
+            // Copy the reason out before the connection (and the frame's memory) goes.
             let reason = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
+            let error = AMQPError(.channelClosed, String(reason.reply_text), replyCode: Int(reason.reply_code))
             var ok = amqp_channel_close_ok_t()
             amqp_send_method(state, frame.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok)
             closeAfterChannelClose()
-            throw AMQPError(.channelClosed, String(reason.reply_text), replyCode: Int(reason.reply_code))
+            throw error
         case AMQP_CONNECTION_CLOSE_METHOD:
             let reason = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
+            let error = AMQPError(.connectionClosed, String(reason.reply_text), replyCode: Int(reason.reply_code))
             var ok = amqp_connection_close_ok_t()
             amqp_send_method(state, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok)
             abandon()
-            throw AMQPError(.connectionClosed, String(reason.reply_text), replyCode: Int(reason.reply_code))
+            throw error
         default:
             return nil
         }

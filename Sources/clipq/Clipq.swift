@@ -11,6 +11,7 @@ struct Clipq: AsyncParsableCommand {
         subcommands: [
             SchemaCommand.self,
             TokenizeCommand.self,
+            PreprocessCommand.self,
         ]
     )
 }

@@ -121,9 +121,8 @@ final class AMQPConnectionTests: XCTestCase {
         }
         XCTAssertEqual(requeues, topology.deliveryLimit + 1, "\(seen)")
 
+        // Dead-lettering is asynchronous: read both records as they arrive.
         let reader = try connect()
-        let dead = try reader.declareQueue(topology.deadLetterQueue, passive: true)
-        XCTAssertEqual(dead.messageCount, 2)
         try reader.consume(topology.deadLetterQueue)
         var bodies: Set<String> = []
         for _ in 0..<2 {
