@@ -45,6 +45,8 @@ let package = Package(
         .target(name: "ClipBatch"),
         .target(name: "ClipAMQP", dependencies: ["CRabbitMQ"]),
 
+        .target(name: "ClipWorker", dependencies: ["ClipSchema", "ClipImage", "ClipText", "ClipBatch", "ClipAMQP"]),
+
         .executableTarget(
             name: "clipq",
             dependencies: [
