@@ -53,6 +53,8 @@ let package = Package(
                 "ClipSchema",
                 "ClipText",
                 "ClipImage",
+                "ClipAMQP",
+                "ClipWorker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -64,6 +66,7 @@ let package = Package(
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
         .testTarget(name: "ClipTextTests", dependencies: ["ClipText"]),
         .testTarget(name: "ClipBatchTests", dependencies: ["ClipBatch"]),
+        .testTarget(name: "ClipWorkerTests", dependencies: ["ClipWorker", "ClipTestSupport"]),
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
         .testTarget(name: "ClipqTests", dependencies: ["clipq"]),

@@ -41,6 +41,19 @@ public struct AMQPDelivery: Sendable {
     public var consumerTag: String
     public var properties: AMQPProperties
     public var body: [UInt8]
+
+    public init(
+        deliveryTag: UInt64, redelivered: Bool = false, exchange: String = "", routingKey: String, consumerTag: String = "",
+        properties: AMQPProperties, body: [UInt8]
+    ) {
+        self.deliveryTag = deliveryTag
+        self.redelivered = redelivered
+        self.exchange = exchange
+        self.routingKey = routingKey
+        self.consumerTag = consumerTag
+        self.properties = properties
+        self.body = body
+    }
 }
 
 /// A mandatory message the broker could not route (e.g. its reply queue is gone).
@@ -273,6 +286,26 @@ public final class AMQPConnection {
         guard confirmsEnabled else { return 0 }
         defer { nextPublishSequence += 1 }
         return nextPublishSequence
+    }
+
+    /// Takes one message from `queue` without a consumer (basic.get, manual ack), or nil when
+    /// the queue is empty. For tools that browse a queue; workers consume.
+    public func get(_ queue: String) throws(AMQPError) -> AMQPDelivery? {
+        let state = try liveState()
+        let arena = CArena()
+        let reply = amqp_basic_get(state, channel, arena.bytes(queue), 0)
+        try check(reply, "basic.get \(queue)")
+        guard reply.reply.id == AMQP_BASIC_GET_OK_METHOD else { return nil }  // get-empty
+        let ok = reply.reply.decoded.assumingMemoryBound(to: amqp_basic_get_ok_t.self).pointee
+        let (tag, redelivered) = (ok.delivery_tag, ok.redelivered != 0)
+        let (exchange, routingKey) = (String(ok.exchange), String(ok.routing_key))
+        var message = amqp_message_t()
+        let read = amqp_read_message(state, channel, &message, 0)
+        try check(read, "reading a message from \(queue)")
+        defer { amqp_destroy_message(&message) }
+        return AMQPDelivery(
+            deliveryTag: tag, redelivered: redelivered, exchange: exchange, routingKey: routingKey, consumerTag: "",
+            properties: AMQPProperties(message.properties), body: [UInt8](message.body))
     }
 
     public func ack(_ deliveryTag: UInt64, multiple: Bool = false) throws(AMQPError) {

@@ -6,6 +6,11 @@ public struct DeliveryID: Hashable, Sendable, CustomStringConvertible {
     public var generation: Int
     public var tag: UInt64
     public var description: String { "\(generation).\(tag)" }
+
+    public init(generation: Int, tag: UInt64) {
+        self.generation = generation
+        self.tag = tag
+    }
 }
 
 /// A message to publish as part of finishing a delivery.

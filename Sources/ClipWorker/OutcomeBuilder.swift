@@ -43,14 +43,14 @@ struct OutcomeBuilder: Sendable {
     private func deadLetter(_ delivery: AMQPDelivery, _ error: ClipError) -> OutgoingMessage {
         var properties = delivery.properties
         var headers = properties.headers ?? [:]
-        headers["x-clipq-error-code"] = .string(error.code.rawValue)
-        headers["x-clipq-error-message"] = .string(error.message)
-        headers["x-clipq-error-pointer"] = .string(error.pointer ?? "")
-        headers["x-clipq-worker"] = .string(workerID)
-        headers["x-clipq-time"] = .timestamp(UInt64(Date().timeIntervalSince1970))
-        headers["x-clipq-original-routing-key"] = .string(delivery.routingKey)
+        headers[DeadLetterHeader.code] = .string(error.code.rawValue)
+        headers[DeadLetterHeader.message] = .string(error.message)
+        headers[DeadLetterHeader.pointer] = .string(error.pointer ?? "")
+        headers[DeadLetterHeader.worker] = .string(workerID)
+        headers[DeadLetterHeader.time] = .timestamp(UInt64(Date().timeIntervalSince1970))
+        headers[DeadLetterHeader.routingKey] = .string(delivery.routingKey)
         // A dead letter must not expire with the request's TTL: keep it as a header instead.
-        if let expiration = properties.expiration { headers["x-clipq-original-expiration"] = .string(expiration) }
+        if let expiration = properties.expiration { headers[DeadLetterHeader.expiration] = .string(expiration) }
         properties.expiration = nil
         properties.headers = headers
         properties.deliveryMode = 2
