@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "clipq", targets: ["clipq"]),
         .library(name: "ClipSchema", targets: ["ClipSchema"]),
         .library(name: "ClipText", targets: ["ClipText"]),
+        .library(name: "ClipClient", targets: ["ClipClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,6 +46,7 @@ let package = Package(
         .target(name: "ClipBatch"),
         .target(name: "ClipAMQP", dependencies: ["CRabbitMQ"]),
 
+        .target(name: "ClipClient", dependencies: ["ClipAMQP", "ClipSchema"]),
         .target(name: "ClipWorker", dependencies: ["ClipSchema", "ClipImage", "ClipText", "ClipBatch", "ClipAMQP"]),
 
         .executableTarget(
@@ -55,6 +57,7 @@ let package = Package(
                 "ClipImage",
                 "ClipAMQP",
                 "ClipWorker",
+                "ClipClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

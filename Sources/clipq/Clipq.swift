@@ -12,6 +12,7 @@ struct Clipq: AsyncParsableCommand {
             SchemaCommand.self,
             TokenizeCommand.self,
             PreprocessCommand.self,
+            RequestCommand.self,
             DeadLetterCommand.self,
         ]
     )
