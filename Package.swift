@@ -62,7 +62,7 @@ let package = Package(
             ]
         ),
 
-        // Real processes for tests: a private RabbitMQ broker.
+        // Real peers for tests: a private RabbitMQ broker, an HTTP server on loopback.
         .target(name: "ClipTestSupport", path: "Tests/Support"),
 
         .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
@@ -73,6 +73,6 @@ let package = Package(
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
         .testTarget(name: "ClipqTests", dependencies: ["clipq"]),
-        .testTarget(name: "ClipImageTests", dependencies: ["ClipImage"]),
+        .testTarget(name: "ClipImageTests", dependencies: ["ClipImage", "ClipTestSupport"]),
     ]
 )

@@ -1,3 +1,4 @@
+import ClipTestSupport
 import CCurl
 import Foundation
 import XCTest

@@ -1,3 +1,4 @@
+import ClipTestSupport
 import Foundation
 import XCTest
 @testable import ClipImage

@@ -5,8 +5,8 @@ import Glibc
 
 /// A small HTTP/1.1 server on 127.0.0.1 and an ephemeral port, one thread per connection, for
 /// fetching real bytes over a real socket. Each route answers with a `Reply`.
-final class LoopbackServer: @unchecked Sendable {
-    enum Reply {
+public final class LoopbackServer: @unchecked Sendable {
+    public enum Reply: Sendable {
         case status(Int, headers: [String] = [], body: [UInt8] = [])
         /// `Content-Length: total`, then `chunk` bytes every `every` seconds.
         case trickle(total: Int, chunk: Int, every: Double)
@@ -14,14 +14,14 @@ final class LoopbackServer: @unchecked Sendable {
         case endless
     }
 
-    let port: UInt16
+    public let port: UInt16
     private let listener: Int32
     private let route: @Sendable (String, Int) -> Reply
     private let lock = NSLock()
     private var counts: [String: Int] = [:]
 
     /// `route(path, n)` answers the n-th request (from 1) for `path`.
-    init(route: @escaping @Sendable (String, Int) -> Reply) throws {
+    public init(route: @escaping @Sendable (String, Int) -> Reply) throws {
         self.route = route
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
@@ -42,14 +42,14 @@ final class LoopbackServer: @unchecked Sendable {
 
     deinit { stop() }
 
-    func stop() {
+    public func stop() {
         shutdown(listener, Int32(SHUT_RDWR))
     }
 
-    func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+    public func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
 
     /// How many requests `path` has had.
-    func hits(_ path: String) -> Int { lock.withLock { counts[path, default: 0] } }
+    public func hits(_ path: String) -> Int { lock.withLock { counts[path, default: 0] } }
 
     private func acceptLoop() {
         while true {
