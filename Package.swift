@@ -37,15 +37,21 @@ let package = Package(
             ]
         ),
 
+        .target(name: "ClipTensor", dependencies: ["CBLAS"]),
+        .target(name: "ClipModel", dependencies: ["ClipTensor"]),
+
         .executableTarget(
             name: "clipq",
             dependencies: [
                 "ClipSchema",
+                "ClipModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
         .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
+        .testTarget(name: "ClipTensorTests", dependencies: ["ClipTensor"]),
+        .testTarget(name: "ClipModelTests", dependencies: ["ClipModel"]),
     ]
 )

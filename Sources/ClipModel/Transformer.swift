@@ -1,0 +1,141 @@
+import ClipTensor
+
+/// The weights of one pre-LN encoder layer (CLIPEncoderLayer).
+struct EncoderLayer: Sendable {
+    let norm1: LayerNormWeights
+    let q, k, v, out: any LinearKernel
+    let norm2: LayerNormWeights
+    let fc1, fc2: any LinearKernel
+}
+
+struct LayerNormWeights: Sendable {
+    let weight: Tensor
+    let bias: Tensor
+    let eps: Float
+
+    /// y[rows, width] = layerNorm(x); y may be x.
+    func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int) {
+        layerNorm(y, x, weight: weight.pointer, bias: bias.pointer, eps: eps, rows: rows, width: weight.shape[0])
+    }
+}
+
+/// Intermediates of one transformer pass, kept between batches.
+final class TransformerScratch {
+    let h = FloatBuffer(), q = FloatBuffer(), k = FloatBuffer(), v = FloatBuffer()
+    let a = FloatBuffer(), mlp = FloatBuffer(), scores = FloatBuffer(), kept = FloatBuffer()
+}
+
+/// A stack of encoder layers run over several sequences packed one after another into one matrix
+/// (no padding): the linear layers see all their rows at once, attention runs per sequence.
+struct Transformer: Sendable {
+    let config: TowerConfig
+    let layers: [EncoderLayer]
+
+    /// Runs the layers over x and writes, for each sequence, the final hidden state of one row
+    /// (`pooledRow(sequence)`, an absolute row index) to pooled.
+    ///
+    /// The pooled row is all that is read afterwards, so the last layer computes queries, the
+    /// attention output and the MLP for that row alone; keys and values still span every row.
+    ///
+    /// - x: [T, D], the embeddings; overwritten.
+    /// - pooled: [S, D], S = sequences.count.
+    func forward(
+        _ x: UnsafeMutablePointer<Float>, pooled: UnsafeMutablePointer<Float>,
+        sequences: [Range<Int>], causal: Bool, pooledRow: (Range<Int>) -> Int,
+        scratch s: TransformerScratch
+    ) {
+        let D = config.hiddenSize, I = config.intermediateSize
+        let T = sequences.last?.upperBound ?? 0, S = sequences.count
+        let longest = sequences.map(\.count).max() ?? 0
+        let h = s.h.reserve(T * D)  // [T, D] normed input, then each sublayer's output
+        let q = s.q.reserve(T * D), k = s.k.reserve(T * D), v = s.v.reserve(T * D)  // [T, D]
+        let a = s.a.reserve(T * D)  // [T, D] attention output, heads side by side
+        let mlp = s.mlp.reserve(T * I)  // [T, I]
+        let scores = s.scores.reserve(longest * longest)  // [L, L] for one head of one sequence
+
+        for layer in layers.dropLast() {
+            layer.norm1.apply(h, x, rows: T)
+            layer.q.apply(q, h, rows: T)
+            layer.k.apply(k, h, rows: T)
+            layer.v.apply(v, h, rows: T)
+            for seq in sequences {
+                let o = seq.lowerBound * D
+                attention(a + o, q: q + o, k: k + o, v: v + o, scores: scores, causal: causal,
+                          length: seq.count, heads: config.heads, headDim: config.headDim, ld: D)
+            }
+            layer.out.apply(h, a, rows: T)
+            add(x, h, count: T * D)
+            mlpBlock(layer, x, rows: T, h: h, mlp: mlp)
+        }
+
+        // The last layer, for the pooled rows only.
+        for (i, seq) in sequences.enumerated() { (pooled + i * D).update(from: x + pooledRow(seq) * D, count: D) }
+        guard let last = layers.last else { return }
+        last.norm1.apply(h, x, rows: T)
+        last.k.apply(k, h, rows: T)
+        last.v.apply(v, h, rows: T)
+        let kept = s.kept.reserve(S * D)  // [S, D] normed pooled rows
+        for (i, seq) in sequences.enumerated() { (kept + i * D).update(from: h + pooledRow(seq) * D, count: D) }
+        last.q.apply(q, kept, rows: S)  // [S, D]
+        for (i, seq) in sequences.enumerated() {
+            // The query at row r sees keys up to r under the causal mask, all of them otherwise.
+            let visible = causal ? pooledRow(seq) + 1 - seq.lowerBound : seq.count
+            let o = seq.lowerBound * D
+            attention(a + i * D, q: q + i * D, k: k + o, v: v + o, scores: scores, causal: false,
+                      length: visible, queries: 1, heads: config.heads, headDim: config.headDim, ld: D)
+        }
+        last.out.apply(h, a, rows: S)
+        add(pooled, h, count: S * D)
+        mlpBlock(last, pooled, rows: S, h: h, mlp: mlp)
+    }
+
+    /// x += fc2(act(fc1(layerNorm2(x)))) over [rows, D].
+    private func mlpBlock(
+        _ layer: EncoderLayer, _ x: UnsafeMutablePointer<Float>, rows: Int,
+        h: UnsafeMutablePointer<Float>, mlp: UnsafeMutablePointer<Float>
+    ) {
+        layer.norm2.apply(h, x, rows: rows)
+        layer.fc1.apply(mlp, h, rows: rows)
+        activate(mlp, config.activation, count: rows * config.intermediateSize)
+        layer.fc2.apply(h, mlp, rows: rows)
+        add(x, h, count: rows * config.hiddenSize)
+    }
+}
+
+extension Weights {
+    /// The encoder layers under `prefix` (e.g. "vision_model.encoder"), with shapes from `config`.
+    func transformer(_ prefix: String, _ config: TowerConfig, makeLinear: LinearFactory) -> Transformer {
+        let D = config.hiddenSize, I = config.intermediateSize
+        let layers = (0..<config.layers).map { i in
+            let p = "\(prefix).layers.\(i)"
+            return EncoderLayer(
+                norm1: layerNorm("\(p).layer_norm1", D, eps: config.layerNormEps),
+                q: linear("\(p).self_attn.q_proj", out: D, in: D, makeLinear),
+                k: linear("\(p).self_attn.k_proj", out: D, in: D, makeLinear),
+                v: linear("\(p).self_attn.v_proj", out: D, in: D, makeLinear),
+                out: linear("\(p).self_attn.out_proj", out: D, in: D, makeLinear),
+                norm2: layerNorm("\(p).layer_norm2", D, eps: config.layerNormEps),
+                fc1: linear("\(p).mlp.fc1", out: I, in: D, makeLinear),
+                fc2: linear("\(p).mlp.fc2", out: D, in: I, makeLinear))
+        }
+        return Transformer(config: config, layers: layers)
+    }
+
+    func layerNorm(_ prefix: String, _ width: Int, eps: Float) -> LayerNormWeights {
+        LayerNormWeights(weight: tensor("\(prefix).weight", [width]), bias: tensor("\(prefix).bias", [width]), eps: eps)
+    }
+
+    func linear(_ prefix: String, out: Int, in inFeatures: Int, bias: Bool = true, _ make: LinearFactory) -> any LinearKernel {
+        let w = tensor("\(prefix).weight", [out, inFeatures])
+        let b = bias ? tensor("\(prefix).bias", [out]) : nil
+        return make(w, b)
+    }
+}
+
+/// Builds the kernel for one linear layer from its [out, in] weight and optional bias; the backend
+/// seam (fp32 sgemm today).
+public typealias LinearFactory = @Sendable (_ weight: Tensor, _ bias: Tensor?) -> any LinearKernel
+
+public let sgemmLinearFactory: LinearFactory = { w, b in
+    SgemmLinear(weight: w.pointer, bias: b?.pointer, inFeatures: w.shape[1], outFeatures: w.shape[0])
+}

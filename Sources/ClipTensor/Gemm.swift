@@ -1,0 +1,40 @@
+import CBLAS
+
+/// c[m, n] = alpha * a[m, k] · op(b) + beta * c, row-major with explicit leading dimensions so that
+/// one head's columns of a wider matrix can be used in place. `op(b)` is bᵀ when `transposeB` (b
+/// stored [n, k], as PyTorch stores linear weights), else b stored [k, n].
+@inline(__always)
+public func gemm(
+    _ c: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    transposeB: Bool, alpha: Float = 1, beta: Float = 0,
+    m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
+) {
+    cblas_sgemm(
+        CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+        blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+}
+
+/// The triple loop `gemm` must agree with; accumulates in Double so it is the more exact of the two.
+public func gemmReference(
+    _ c: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    transposeB: Bool, alpha: Float = 1, beta: Float = 0,
+    m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
+) {
+    for i in 0..<m {
+        for j in 0..<n {
+            var sum = 0.0
+            for p in 0..<k {
+                let bv = transposeB ? b[j * ldb + p] : b[p * ldb + j]
+                sum += Double(a[i * lda + p]) * Double(bv)
+            }
+            let old = beta == 0 ? 0 : Double(beta) * Double(c[i * ldc + j])
+            c[i * ldc + j] = Float(Double(alpha) * sum + old)
+        }
+    }
+}
+
+/// How many threads OpenBLAS uses inside one call (the benchmark pins it to measure the ceiling).
+public var blasThreadCount: Int {
+    get { Int(openblas_get_num_threads()) }
+    set { openblas_set_num_threads(Int32(newValue)) }
+}
