@@ -44,6 +44,7 @@ let package = Package(
             name: "clipq",
             dependencies: [
                 "ClipSchema",
+                "ClipTensor",
                 "ClipModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -21,7 +21,8 @@ public func softmax(_ x: UnsafeMutablePointer<Float>, count n: Int) {
     var maxV = SIMD16<Float>(repeating: -.infinity)
     var i = 0
     while i < full {
-        maxV = pointwiseMax(maxV, load16(x + i))
+        let v = load16(x + i)
+        maxV.replace(with: v, where: v .> maxV)
         i += lanes
     }
     var m = maxV.max()

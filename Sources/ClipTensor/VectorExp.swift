@@ -4,7 +4,10 @@
 @inline(__always)
 public func vectorExp(_ x: SIMD16<Float>) -> SIMD16<Float> {
     // Below -87.3 the result would be subnormal: clamp so it stays a (tiny) normal number.
-    let x = x.clamped(lowerBound: SIMD16(repeating: -87.3), upperBound: SIMD16(repeating: 88.3))
+    // (replace(where:) compiles to vector compares and blends; the generic clamped() does not.)
+    var x = x
+    x.replace(with: SIMD16(repeating: -87.3), where: x .< -87.3)
+    x.replace(with: SIMD16(repeating: 88.3), where: x .> 88.3)
     // n = round(x / ln 2) via the 1.5 * 2^23 trick: the integer lands in the low mantissa bits.
     let magic = SIMD16<Float>(repeating: 12_582_912)
     let shifted = x * 1.442_695_04 + magic

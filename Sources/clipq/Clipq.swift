@@ -10,6 +10,7 @@ struct Clipq: AsyncParsableCommand {
         version: clipqVersion,
         subcommands: [
             SchemaCommand.self,
+            BenchCommand.self,
         ]
     )
 }
