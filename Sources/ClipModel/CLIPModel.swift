@@ -18,8 +18,11 @@ public final class CLIPModel: Sendable {
     public let maxImagesPerPass: Int
 
     /// Loads `directory/config.json` and maps `directory/model.safetensors`.
+    ///
+    /// - threads: the cores one encode call uses; OpenBLAS is set to as many threads.
     public static func load(
-        directory: URL, maxImagesPerPass: Int = 4, makeLinear: @escaping LinearFactory = sgemmLinearFactory
+        directory: URL, maxImagesPerPass: Int = 4, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        makeLinear: @escaping LinearFactory = sgemmLinearFactory
     ) throws(ModelError) -> CLIPModel {
         let config = try CLIPConfig.load(from: directory.appendingPathComponent("config.json"))
         let weightsPath = directory.appendingPathComponent("model.safetensors").path
@@ -29,16 +32,23 @@ public final class CLIPModel: Sendable {
         }
         let file = try SafeTensorsFile(path: weightsPath)
         file.prefetch()
-        return try CLIPModel(config: config, file: file, maxImagesPerPass: maxImagesPerPass, makeLinear: makeLinear)
+        return try CLIPModel(config: config, file: file, maxImagesPerPass: maxImagesPerPass, threads: threads,
+                             makeLinear: makeLinear)
     }
 
-    init(config: CLIPConfig, file: SafeTensorsFile, maxImagesPerPass: Int, makeLinear: LinearFactory) throws(ModelError) {
+    init(config: CLIPConfig, file: SafeTensorsFile, maxImagesPerPass: Int, threads: Int, makeLinear: LinearFactory)
+        throws(ModelError)
+    {
         let weights = Weights(file: file)
+        let threads = max(1, threads)
+        blasThreadCount = threads
         self.config = config
         self.weights = weights
         self.maxImagesPerPass = max(1, maxImagesPerPass)
-        vision = VisionEncoder(weights, config.vision, projectionDim: config.projectionDim, makeLinear: makeLinear)
-        text = TextEncoder(weights, config.text, projectionDim: config.projectionDim, makeLinear: makeLinear)
+        vision = VisionEncoder(weights, config.vision, projectionDim: config.projectionDim, threads: threads,
+                               makeLinear: makeLinear)
+        text = TextEncoder(weights, config.text, projectionDim: config.projectionDim, threads: threads,
+                           makeLinear: makeLinear)
         try weights.check()
     }
 

@@ -9,12 +9,12 @@ struct TextEncoder: Sendable {
     let finalNorm: LayerNormWeights
     let projection: any LinearKernel  // [P, D], no bias
 
-    init(_ w: Weights, _ config: TextConfig, projectionDim: Int, makeLinear: LinearFactory) {
+    init(_ w: Weights, _ config: TextConfig, projectionDim: Int, threads: Int, makeLinear: LinearFactory) {
         let D = config.tower.hiddenSize
         self.config = config
         tokenEmbedding = w.tensor("text_model.embeddings.token_embedding.weight", [config.vocabSize, D])
         positionEmbedding = w.tensor("text_model.embeddings.position_embedding.weight", [config.maxPositions, D])
-        transformer = w.transformer("text_model.encoder", config.tower, makeLinear: makeLinear)
+        transformer = w.transformer("text_model.encoder", config.tower, threads: threads, makeLinear: makeLinear)
         finalNorm = w.layerNorm("text_model.final_layer_norm", D, eps: config.tower.layerNormEps)
         projection = w.linear("text_projection", out: projectionDim, in: D, bias: false, makeLinear)
     }

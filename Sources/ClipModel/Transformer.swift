@@ -1,4 +1,5 @@
 import ClipTensor
+import Synchronization
 
 /// The weights of one pre-LN encoder layer (CLIPEncoderLayer).
 struct EncoderLayer: Sendable {
@@ -30,6 +31,8 @@ final class TransformerScratch {
 struct Transformer: Sendable {
     let config: TowerConfig
     let layers: [EncoderLayer]
+    /// Cores to spread attention heads over (BLAS spreads each linear layer by itself).
+    let threads: Int
 
     /// Runs the layers over x and writes, for each sequence, the final hidden state of one row
     /// (`pooledRow(sequence)`, an absolute row index) to pooled.
@@ -51,17 +54,18 @@ struct Transformer: Sendable {
         let q = s.q.reserve(T * D), k = s.k.reserve(T * D), v = s.v.reserve(T * D)  // [T, D]
         let a = s.a.reserve(T * D)  // [T, D] attention output, heads side by side
         let mlp = s.mlp.reserve(T * I)  // [T, I]
-        let scores = s.scores.reserve(longest * longest)  // [L, L] for one head of one sequence
+        let scores = s.scores.reserve(threads * longest * longest)  // per worker [L, L] for one head
+        let hd = config.headDim
 
         for layer in layers.dropLast() {
             layer.norm1.apply(h, x, rows: T)
             layer.q.apply(q, h, rows: T)
             layer.k.apply(k, h, rows: T)
             layer.v.apply(v, h, rows: T)
-            for seq in sequences {
-                let o = seq.lowerBound * D
-                attention(a + o, q: q + o, k: k + o, v: v + o, scores: scores, causal: causal,
-                          length: seq.count, heads: config.heads, headDim: config.headDim, ld: D)
+            eachHead(of: S, scores: scores, longest: longest) { i, h, scores in
+                let o = sequences[i].lowerBound * D + h * hd
+                attentionHead(a + o, q: q + o, k: k + o, v: v + o, scores: scores, causal: causal,
+                              length: sequences[i].count, queries: sequences[i].count, headDim: hd, ld: D)
             }
             layer.out.apply(h, a, rows: T)
             add(x, h, count: T * D)
@@ -77,16 +81,35 @@ struct Transformer: Sendable {
         let kept = s.kept.reserve(S * D)  // [S, D] normed pooled rows
         for (i, seq) in sequences.enumerated() { (kept + i * D).update(from: h + pooledRow(seq) * D, count: D) }
         last.q.apply(q, kept, rows: S)  // [S, D]
-        for (i, seq) in sequences.enumerated() {
-            // The query at row r sees keys up to r under the causal mask, all of them otherwise.
-            let visible = causal ? pooledRow(seq) + 1 - seq.lowerBound : seq.count
-            let o = seq.lowerBound * D
-            attention(a + i * D, q: q + i * D, k: k + o, v: v + o, scores: scores, causal: false,
-                      length: visible, queries: 1, heads: config.heads, headDim: config.headDim, ld: D)
+        // The query at row r sees keys up to r under the causal mask, all of them otherwise.
+        let visible = sequences.map { causal ? pooledRow($0) + 1 - $0.lowerBound : $0.count }
+        eachHead(of: S, scores: scores, longest: longest) { i, h, scores in
+            let o = sequences[i].lowerBound * D + h * hd
+            attentionHead(a + i * D + h * hd, q: q + i * D + h * hd, k: k + o, v: v + o, scores: scores,
+                          causal: false, length: visible[i], queries: 1, headDim: hd, ld: D)
         }
         last.out.apply(h, a, rows: S)
         add(pooled, h, count: S * D)
         mlpBlock(last, pooled, rows: S, h: h, mlp: mlp)
+    }
+
+    /// Calls `body(sequence, head, scores)` for every head of `count` sequences, spread over the
+    /// threads; each thread has its own [longest, longest] slice of `scores`.
+    private func eachHead(
+        of count: Int, scores: UnsafeMutablePointer<Float>, longest: Int,
+        _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void
+    ) {
+        let tasks = count * config.heads
+        let next = Atomic<Int>(0)
+        // Handed out one at a time, so that a thread with short sequences takes more of them.
+        inParallel(workers: min(threads, tasks)) { worker in
+            let mine = scores + worker * longest * longest
+            while true {
+                let t = next.add(1, ordering: .relaxed).oldValue
+                guard t < tasks else { return }
+                body(t / config.heads, t % config.heads, mine)
+            }
+        }
     }
 
     /// x += fc2(act(fc1(layerNorm2(x)))) over [rows, D].
@@ -104,7 +127,7 @@ struct Transformer: Sendable {
 
 extension Weights {
     /// The encoder layers under `prefix` (e.g. "vision_model.encoder"), with shapes from `config`.
-    func transformer(_ prefix: String, _ config: TowerConfig, makeLinear: LinearFactory) -> Transformer {
+    func transformer(_ prefix: String, _ config: TowerConfig, threads: Int, makeLinear: LinearFactory) -> Transformer {
         let D = config.hiddenSize, I = config.intermediateSize
         let layers = (0..<config.layers).map { i in
             let p = "\(prefix).layers.\(i)"
@@ -118,7 +141,7 @@ extension Weights {
                 fc1: linear("\(p).mlp.fc1", out: I, in: D, makeLinear),
                 fc2: linear("\(p).mlp.fc2", out: D, in: I, makeLinear))
         }
-        return Transformer(config: config, layers: layers)
+        return Transformer(config: config, layers: layers, threads: threads)
     }
 
     func layerNorm(_ prefix: String, _ width: Int, eps: Float) -> LayerNormWeights {

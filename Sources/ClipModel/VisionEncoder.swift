@@ -11,7 +11,7 @@ struct VisionEncoder: Sendable {
     let postNorm: LayerNormWeights
     let projection: any LinearKernel  // [P, D], no bias
 
-    init(_ w: Weights, _ config: VisionConfig, projectionDim: Int, makeLinear: LinearFactory) {
+    init(_ w: Weights, _ config: VisionConfig, projectionDim: Int, threads: Int, makeLinear: LinearFactory) {
         let D = config.tower.hiddenSize, eps = config.tower.layerNormEps
         self.config = config
         let conv = w.tensor("vision_model.embeddings.patch_embedding.weight",
@@ -20,7 +20,7 @@ struct VisionEncoder: Sendable {
         classEmbedding = w.tensor("vision_model.embeddings.class_embedding", [D])
         positionEmbedding = w.tensor("vision_model.embeddings.position_embedding.weight", [config.positions, D])
         preNorm = w.layerNorm("vision_model.pre_layrnorm", D, eps: eps)  // sic: HF's spelling
-        transformer = w.transformer("vision_model.encoder", config.tower, makeLinear: makeLinear)
+        transformer = w.transformer("vision_model.encoder", config.tower, threads: threads, makeLinear: makeLinear)
         postNorm = w.layerNorm("vision_model.post_layernorm", D, eps: eps)
         projection = w.linear("visual_projection", out: projectionDim, in: D, bias: false, makeLinear)
     }

@@ -13,18 +13,26 @@ public func attention(
     scores: UnsafeMutablePointer<Float>,
     causal: Bool, length: Int, queries: Int? = nil, heads: Int, headDim: Int, ld: Int
 ) {
-    let rows = queries ?? length
-    let scale = 1 / Float(headDim).squareRoot()
     for h in 0..<heads {
         let col = h * headDim
-        // scores[rows, length] = scale * Q_h · K_hᵀ
-        gemm(scores, q + col, k + col, transposeB: true, alpha: scale,
-             m: rows, n: length, k: headDim, lda: ld, ldb: ld, ldc: length)
-        softmaxRows(scores, rows: rows, ld: length) { causal ? $0 + 1 : length }
-        // out_h[rows, headDim] = P · V_h
-        gemm(out + col, scores, v + col, transposeB: false,
-             m: rows, n: headDim, k: length, lda: length, ldb: ld, ldc: ld)
+        attentionHead(out + col, q: q + col, k: k + col, v: v + col, scores: scores, causal: causal,
+                      length: length, queries: queries ?? length, headDim: headDim, ld: ld)
     }
+}
+
+/// One head of `attention`: q, k, v and out point at the head's first column.
+public func attentionHead(
+    _ out: UnsafeMutablePointer<Float>,
+    q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+    scores: UnsafeMutablePointer<Float>,
+    causal: Bool, length: Int, queries rows: Int, headDim: Int, ld: Int
+) {
+    // scores[rows, length] = Q_h · K_hᵀ / sqrt(headDim)
+    gemm(scores, q, k, transposeB: true, alpha: 1 / Float(headDim).squareRoot(),
+         m: rows, n: length, k: headDim, lda: ld, ldb: ld, ldc: length)
+    softmaxRows(scores, rows: rows, ld: length) { causal ? $0 + 1 : length }
+    // out_h[rows, headDim] = P · V_h
+    gemm(out, scores, v, transposeB: false, m: rows, n: headDim, k: length, lda: length, ldb: ld, ldc: ld)
 }
 
 public func attentionReference(

@@ -1,4 +1,5 @@
 import CBLAS
+import Dispatch
 
 /// c[m, n] = alpha * a[m, k] · op(b) + beta * c, row-major with explicit leading dimensions so that
 /// one head's columns of a wider matrix can be used in place. `op(b)` is bᵀ when `transposeB` (b
@@ -37,4 +38,24 @@ public func gemmReference(
 public var blasThreadCount: Int {
     get { Int(openblas_get_num_threads()) }
     set { openblas_set_num_threads(Int32(newValue)) }
+}
+
+/// Runs `body(worker)` for worker in 0..<workers on as many threads, with OpenBLAS made
+/// single-threaded meanwhile so that each worker's BLAS calls run on its own core. Small products
+/// (one attention head: K or N = 64) reach about the same rate on one core as on two, so running
+/// heads side by side nearly doubles their speed. OpenBLAS goes back to `workers` threads after.
+public func inParallel(workers: Int, _ body: (Int) -> Void) {
+    guard workers > 1 else { return body(0) }
+    blasThreadCount = 1
+    defer { blasThreadCount = workers }
+    // The workers write disjoint memory (the callers' contract), which the compiler cannot see.
+    withoutActuallyEscaping(body) { body in
+        let shared = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: workers) { shared.value($0) }
+    }
+}
+
+private struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
