@@ -15,8 +15,12 @@ struct LayerNormWeights: Sendable {
     let eps: Float
 
     /// y[rows, width] = layerNorm(x); y may be x.
-    func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int) {
-        layerNorm(y, x, weight: weight.pointer, bias: bias.pointer, eps: eps, rows: rows, width: weight.shape[0])
+    func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, threads: Int = 1) {
+        let n = weight.shape[0]
+        inChunks(rows, workers: threads, minimum: 64) { r in
+            layerNorm(y + r.lowerBound * n, x + r.lowerBound * n, weight: weight.pointer, bias: bias.pointer,
+                      eps: eps, rows: r.count, width: n)
+        }
     }
 }
 
@@ -58,7 +62,7 @@ struct Transformer: Sendable {
         let hd = config.headDim
 
         for layer in layers.dropLast() {
-            layer.norm1.apply(h, x, rows: T)
+            layer.norm1.apply(h, x, rows: T, threads: threads)
             layer.q.apply(q, h, rows: T)
             layer.k.apply(k, h, rows: T)
             layer.v.apply(v, h, rows: T)
@@ -68,14 +72,14 @@ struct Transformer: Sendable {
                               length: sequences[i].count, queries: sequences[i].count, headDim: hd, ld: D)
             }
             layer.out.apply(h, a, rows: T)
-            add(x, h, count: T * D)
+            parallelAdd(x, h, count: T * D)
             mlpBlock(layer, x, rows: T, h: h, mlp: mlp)
         }
 
         // The last layer, for the pooled rows only.
         for (i, seq) in sequences.enumerated() { (pooled + i * D).update(from: x + pooledRow(seq) * D, count: D) }
         guard let last = layers.last else { return }
-        last.norm1.apply(h, x, rows: T)
+        last.norm1.apply(h, x, rows: T, threads: threads)
         last.k.apply(k, h, rows: T)
         last.v.apply(v, h, rows: T)
         let kept = s.kept.reserve(S * D)  // [S, D] normed pooled rows
@@ -117,11 +121,23 @@ struct Transformer: Sendable {
         _ layer: EncoderLayer, _ x: UnsafeMutablePointer<Float>, rows: Int,
         h: UnsafeMutablePointer<Float>, mlp: UnsafeMutablePointer<Float>
     ) {
-        layer.norm2.apply(h, x, rows: rows)
+        let I = config.intermediateSize
+        layer.norm2.apply(h, x, rows: rows, threads: threads)
         layer.fc1.apply(mlp, h, rows: rows)
-        activate(mlp, config.activation, count: rows * config.intermediateSize)
+        inChunks(rows, workers: threads, minimum: 16) { r in
+            activate(mlp + r.lowerBound * I, config.activation, count: r.count * I)
+        }
         layer.fc2.apply(h, mlp, rows: rows)
-        add(x, h, count: rows * config.hiddenSize)
+        parallelAdd(x, h, count: rows * config.hiddenSize)
+    }
+
+    /// y += x, split over the threads.
+    private func parallelAdd(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+        inChunks(count / 16, workers: threads, minimum: 4096) { r in
+            add(y + 16 * r.lowerBound, x + 16 * r.lowerBound, count: 16 * r.count)
+        }
+        let done = count / 16 * 16
+        add(y + done, x + done, count: count - done)
     }
 }
 

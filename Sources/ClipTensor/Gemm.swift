@@ -55,6 +55,20 @@ public func inParallel(workers: Int, _ body: (Int) -> Void) {
     }
 }
 
+/// Splits 0..<count into one contiguous chunk per worker and runs the chunks side by side: the
+/// element-wise kernels (layer norm, GELU, residual adds) over all rows of a batch. Below
+/// `minimum` items per worker it runs on the calling thread, where the hand-off would cost more.
+public func inChunks(_ count: Int, workers: Int, minimum: Int, _ body: (Range<Int>) -> Void) {
+    let workers = max(1, min(workers, count / max(1, minimum)))
+    guard workers > 1 else { return body(0..<count) }
+    withoutActuallyEscaping(body) { body in
+        let shared = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            shared.value((count * w / workers)..<(count * (w + 1) / workers))
+        }
+    }
+}
+
 private struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
