@@ -175,3 +175,28 @@ extension Optional where Wrapped == [Float] {
         }
     }
 }
+
+final class ParallelTests: XCTestCase {
+    func testInChunksCoversEveryIndexOnce() {
+        for (count, workers, minimum) in [(0, 2, 1), (1, 2, 1), (7, 2, 1), (1000, 3, 10), (1000, 2, 600)] {
+            let hits = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
+            hits.initialize(repeating: 0, count: max(count, 1))
+            inChunks(count, workers: workers, minimum: minimum) { r in for i in r { hits[i] += 1 } }
+            XCTAssertTrue((0..<count).allSatisfy { hits[$0] == 1 }, "\(count) over \(workers)")
+            hits.deallocate()
+        }
+    }
+
+    func testInParallelRunsEveryWorkerAndRestoresBLASThreads() {
+        blasThreadCount = 2
+        let seen = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+        seen.initialize(repeating: 0, count: 2)
+        inParallel(workers: 2) { w in
+            seen[w] = 1
+            XCTAssertEqual(blasThreadCount, 1)
+        }
+        XCTAssertEqual([seen[0], seen[1]], [1, 1])
+        XCTAssertEqual(blasThreadCount, 2)
+        seen.deallocate()
+    }
+}
