@@ -106,7 +106,7 @@ struct Transformer: Sendable {
         let tasks = count * config.heads
         let next = Atomic<Int>(0)
         // Handed out one at a time, so that a thread with short sequences takes more of them.
-        inParallel(workers: min(threads, tasks)) { worker in
+        inParallel(workers: threads) { worker in
             let mine = scores + worker * longest * longest
             while true {
                 let t = next.add(1, ordering: .relaxed).oldValue
