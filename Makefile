@@ -2,10 +2,10 @@
 SWIFT        ?= swift
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev \
-                libcurl4-openssl-dev rabbitmq-server
+                libcurl4-openssl-dev libturbojpeg0-dev libspng-dev rabbitmq-server
 PY_MODULES   := jsonschema
 
-.PHONY: setup build test run bench clean
+.PHONY: setup build test run clean bench bench-tokenizer bench-image
 
 ## setup: install the Debian packages (and the Python module the differential tests use) that are missing
 setup:
@@ -39,5 +39,23 @@ bench: build
 	    echo "PyTorch on the same work:"; python3 Benchmarks/torch_bench.py 2>&1 | grep -E "^(torch|round|median)"; \
 	else echo "(torch not installed: no PyTorch comparison)"; fi
 
+## bench-image: image ingest, clipq against Pillow + CLIPImageProcessorPil on the same files, one thread each
+bench-image: build
+	@F=Tests/Fixtures/images; B=$$($(SWIFT) build -c release --show-bin-path)/clipq; \
+	set=$$(ls $$F/inputs/* | grep -v 12mp); \
+	echo "== a 12 MP JPEG (fastest of 10)"; \
+	$$B preprocess --model $$F --bench 10 --image $$F/inputs/coffee_12mp.jpg && python3 $$F/bench_pillow.py 10 $$F/inputs/coffee_12mp.jpg; \
+	echo "== the other fixtures (fastest of 10 each)"; \
+	$$B preprocess --model $$F --bench 10 $$(for f in $$set; do echo --image $$f; done) | tail -1 && \
+	python3 $$F/bench_pillow.py 10 $$set | tail -1
+
 clean:
 	rm -rf .build
+
+## bench-tokenizer: CLIP tokenizer speed, clipq's against Hugging Face's Rust tokenizer on one caption corpus
+## (needs transformers and open_clip_torch; figures are noisy while other builds run)
+TOKENIZER_CORPUS ?= /tmp/clipq-captions.txt
+bench-tokenizer:
+	$(SWIFT) build -c release --product clipq
+	python3 Tests/Fixtures/tokenizer/bench_hf.py --corpus $(TOKENIZER_CORPUS)
+	$$($(SWIFT) build -c release --show-bin-path)/clipq tokenize --model Tests/Fixtures/clip-vocab --bench $(TOKENIZER_CORPUS)

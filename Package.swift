@@ -15,6 +15,8 @@ let package = Package(
     products: [
         .executable(name: "clipq", targets: ["clipq"]),
         .library(name: "ClipSchema", targets: ["ClipSchema"]),
+        .library(name: "ClipText", targets: ["ClipText"]),
+        .library(name: "ClipClient", targets: ["ClipClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +28,8 @@ let package = Package(
         shim("CWebP", pkgConfig: "libwebp", apt: "libwebp-dev"),
         shim("CCurl", pkgConfig: "libcurl", apt: "libcurl4-openssl-dev"),
         shim("CRabbitMQ", pkgConfig: "librabbitmq", apt: "librabbitmq-dev"),
+        shim("CTurboJPEG", pkgConfig: "libturbojpeg", apt: "libturbojpeg0-dev"),
+        shim("CSPNG", pkgConfig: "spng", apt: "libspng-dev"),
 
         .target(
             name: "ClipSchema",
@@ -37,6 +41,14 @@ let package = Package(
             ]
         ),
 
+        .target(name: "ClipText"),
+        .target(name: "ClipImage", dependencies: ["CCurl", "CTurboJPEG", "CSPNG", "CWebP"]),
+        .target(name: "ClipBatch"),
+        .target(name: "ClipAMQP", dependencies: ["CRabbitMQ"]),
+
+        .target(name: "ClipClient", dependencies: ["ClipAMQP", "ClipSchema"]),
+        .target(name: "ClipWorker", dependencies: ["ClipSchema", "ClipImage", "ClipText", "ClipBatch", "ClipAMQP"]),
+
         // The kernels are hot loops over SIMD types, which run ~100x slower unoptimized: keep them
         // optimized in debug builds too, so that the tests (which run a real model) stay fast.
         .target(name: "ClipTensor", dependencies: ["CBLAS"], swiftSettings: [.unsafeFlags(["-O"])]),
@@ -46,14 +58,29 @@ let package = Package(
             name: "clipq",
             dependencies: [
                 "ClipSchema",
+                "ClipText",
+                "ClipImage",
+                "ClipAMQP",
+                "ClipWorker",
+                "ClipClient",
                 "ClipTensor",
                 "ClipModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
+        // Real processes for tests: a private RabbitMQ broker.
+        .target(name: "ClipTestSupport", path: "Tests/Support"),
+
         .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
+        .testTarget(name: "ClipTextTests", dependencies: ["ClipText"]),
+        .testTarget(name: "ClipBatchTests", dependencies: ["ClipBatch"]),
+        .testTarget(name: "ClipWorkerTests", dependencies: ["ClipWorker", "ClipTestSupport"]),
+        .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
+        // Runs the built executable (the dependency makes `swift test` build it first).
+        .testTarget(name: "ClipqTests", dependencies: ["clipq"]),
+        .testTarget(name: "ClipImageTests", dependencies: ["ClipImage"]),
         .testTarget(name: "ClipTensorTests", dependencies: ["ClipTensor"]),
         .testTarget(name: "ClipModelTests", dependencies: ["ClipModel"]),
     ]

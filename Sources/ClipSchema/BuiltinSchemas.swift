@@ -25,18 +25,13 @@ public enum BuiltinSchema: String, CaseIterable, Sendable {
     /// The compiled schema. The built-in documents are resolvable from each other by `$id`
     /// (the dead-letter record's error is the error reply's).
     public func compiled() throws(SchemaCompileError) -> JSONSchema {
-        var others: [JSONValue] = []
-        for schema in Self.allCases where schema != self {
-            if let document = try? schema.document { others.append(document) }
-        }
+        let others = Self.allCases.filter { $0 != self }.compactMap { try? $0.document }
+        let document: JSONValue
         do {
-            return try JSONSchema(try document, alongside: others)
-        } catch let error as JSONParseError {
-            throw SchemaCompileError(location: fileName, message: "not JSON: \(error)")
-        } catch let error as SchemaCompileError {
-            throw error
+            document = try self.document
         } catch {
-            throw SchemaCompileError(location: fileName, message: "\(error)")
+            throw SchemaCompileError(location: fileName, message: "not JSON: \(error)")
         }
+        return try JSONSchema(document, alongside: others)
     }
 }

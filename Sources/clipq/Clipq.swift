@@ -10,6 +10,10 @@ struct Clipq: AsyncParsableCommand {
         version: clipqVersion,
         subcommands: [
             SchemaCommand.self,
+            TokenizeCommand.self,
+            PreprocessCommand.self,
+            RequestCommand.self,
+            DeadLetterCommand.self,
             BenchCommand.self,
         ]
     )

@@ -1,0 +1,128 @@
+import Foundation
+
+/// How a lane forms batches: at most `maxBatch` items, and no item waits longer than
+/// `maxWait` for others to join it.
+public struct BatchPolicy: Equatable, Sendable {
+    public var maxBatch: Int
+    public var maxWait: Duration
+
+    public init(maxBatch: Int, maxWait: Duration) {
+        self.maxBatch = max(1, maxBatch)
+        self.maxWait = maxWait
+    }
+}
+
+/// What the encoder gets: items of one lane to compute together, and items whose deadline
+/// passed while they waited (to be answered `deadline_exceeded`, not computed).
+public struct Batch<Lane: Hashable & Sendable, Payload: Sendable>: Sendable {
+    public var lane: Lane
+    public var items: [Payload]
+    public var expired: [Payload]
+}
+
+/// The dynamic batcher (DESIGN §3): ingest threads submit validated items; the one encoder
+/// thread takes batches. Lanes (images, texts) batch separately. A lane's batch leaves when it
+/// is full, when its oldest item has waited `maxWait`, or when an item's deadline comes, so
+/// nothing is held past its deadline. It is the only owner of its queues.
+public final class DynamicBatcher<Lane: Hashable & Sendable, Payload: Sendable>: @unchecked Sendable {
+    private struct Entry {
+        var payload: Payload
+        var enqueued: ContinuousClock.Instant
+        var deadline: ContinuousClock.Instant?
+    }
+
+    private let policies: [Lane: BatchPolicy]
+    private let condition = NSCondition()
+    // Guarded by `condition`:
+    private var queues: [Lane: [Entry]] = [:]
+    private var isClosed = false
+
+    public init(policies: [Lane: BatchPolicy]) {
+        self.policies = policies
+    }
+
+    /// Adds an item; false (and the item is not taken) if the lane is unknown or the batcher
+    /// is closed.
+    @discardableResult
+    public func submit(_ payload: Payload, lane: Lane, deadline: ContinuousClock.Instant? = nil) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !isClosed, policies[lane] != nil else { return false }
+        queues[lane, default: []].append(Entry(payload: payload, enqueued: .now, deadline: deadline))
+        condition.signal()
+        return true
+    }
+
+    /// Stops taking items; `nextBatch` hands out what is queued, then returns nil.
+    public func close() {
+        condition.lock()
+        isClosed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Items queued now, over all lanes.
+    public var pendingCount: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return queues.values.reduce(0) { $0 + $1.count }
+    }
+
+    /// Blocks until a batch is due and returns it; nil once closed and drained.
+    public func nextBatch() -> Batch<Lane, Payload>? {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            let now = ContinuousClock.now
+            var earliestDue: ContinuousClock.Instant?
+            // Of the lanes that are due, serve the one whose oldest item has waited longest.
+            var dueLane: (lane: Lane, since: ContinuousClock.Instant)?
+            for (lane, entries) in queues where !entries.isEmpty {
+                guard let policy = policies[lane] else { continue }
+                let due = dueTime(entries, policy)
+                if due <= now || isClosed {
+                    if dueLane.map({ entries[0].enqueued < $0.since }) ?? true { dueLane = (lane, entries[0].enqueued) }
+                } else {
+                    earliestDue = min(earliestDue ?? due, due)
+                }
+            }
+            if let dueLane { return takeBatch(dueLane.lane, now: now) }
+            if isClosed { return nil }
+            if let earliestDue {
+                _ = condition.wait(until: Date(timeIntervalSinceNow: Self.seconds(earliestDue - now)))
+            } else {
+                condition.wait()
+            }
+        }
+    }
+
+    /// When a lane must leave: full now, or its oldest item's wait is up, or a deadline comes.
+    private func dueTime(_ entries: [Entry], _ policy: BatchPolicy) -> ContinuousClock.Instant {
+        if entries.count >= policy.maxBatch { return entries[0].enqueued }
+        var due = entries[0].enqueued + policy.maxWait
+        for entry in entries { if let deadline = entry.deadline, deadline < due { due = deadline } }
+        return due
+    }
+
+    private func takeBatch(_ lane: Lane, now: ContinuousClock.Instant) -> Batch<Lane, Payload> {
+        let maxBatch = policies[lane]?.maxBatch ?? 1
+        var entries = queues[lane] ?? []
+        var items: [Payload] = []
+        var expired: [Payload] = []
+        var taken = 0
+        // Expired items cost nothing to answer: take them all, plus up to maxBatch live ones.
+        while taken < entries.count && items.count < maxBatch {
+            let entry = entries[taken]
+            if let deadline = entry.deadline, deadline <= now { expired.append(entry.payload) } else { items.append(entry.payload) }
+            taken += 1
+        }
+        entries.removeFirst(taken)
+        queues[lane] = entries
+        return Batch(lane: lane, items: items, expired: expired)
+    }
+
+    private static func seconds(_ duration: Duration) -> TimeInterval {
+        let (seconds, attoseconds) = duration.components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}

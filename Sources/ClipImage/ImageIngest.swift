@@ -1,0 +1,41 @@
+/// Settings for turning a request's image cell into a tensor; the worker builds one from its
+/// flags and passes it in.
+public struct IngestSettings: Equatable, Sendable {
+    public var fetch = FetchSettings()
+    public var limits = DecodeLimits()
+
+    public init() {}
+}
+
+/// The image side of the worker's ingest pool: cell text in, [3, H, W] tensor or error out.
+/// A value with no shared mutable state: call it from as many threads as the pool has.
+public struct ImageIngest: Sendable {
+    public let config: PreprocessorConfig
+    public let settings: IngestSettings
+
+    public init(config: PreprocessorConfig, settings: IngestSettings = IngestSettings()) {
+        self.config = config
+        self.settings = settings
+    }
+
+    /// `cell` is an http(s) URL, a data:image/...;base64 URI or plain base64. Work still to do
+    /// when `deadline` passes is not done.
+    public func ingest(_ cell: String, deadline: ContinuousClock.Instant? = nil) -> Result<ImageTensor, ImageError> {
+        Result { () throws(ImageError) -> ImageTensor in
+            let bytes: [UInt8]
+            switch try ImageSource(parsing: cell) {
+            case .bytes(let decoded): bytes = decoded
+            case .url(let url): bytes = try fetchImageBytes(url, settings: settings.fetch, deadline: deadline)
+            }
+            if let deadline, ContinuousClock.now >= deadline {
+                throw ImageError(.deadlineExceeded, "deadline passed before decoding")
+            }
+            return try tensor(from: bytes)
+        }
+    }
+
+    /// Decode and preprocess bytes already in hand (a local file, for the CLI).
+    public func tensor(from bytes: [UInt8]) throws(ImageError) -> ImageTensor {
+        preprocess(try decodeImage(bytes, limits: settings.limits), config: config)
+    }
+}

@@ -1,0 +1,220 @@
+import ClipAMQP
+import ClipBatch
+import ClipSchema
+import Foundation
+
+/// Everything a worker is told (only the `clipq` executable reads flags and environment).
+public struct WorkerSettings: Sendable {
+    public var link: BrokerLink.Configuration
+    public var limits: RequestLimits
+    public var imageBatch: BatchPolicy
+    public var textBatch: BatchPolicy
+    /// Threads fetching, decoding and tokenizing; the encoder has its own.
+    public var ingestThreads: Int
+    public var workerID: String
+    public var modelName: String
+
+    public init(
+        link: BrokerLink.Configuration, limits: RequestLimits = RequestLimits(),
+        imageBatch: BatchPolicy = BatchPolicy(maxBatch: 8, maxWait: .milliseconds(20)),
+        textBatch: BatchPolicy = BatchPolicy(maxBatch: 64, maxWait: .milliseconds(5)), ingestThreads: Int = 4,
+        workerID: String = Worker.defaultID, modelName: String
+    ) {
+        self.link = link
+        self.limits = limits
+        self.imageBatch = imageBatch
+        self.textBatch = textBatch
+        self.ingestThreads = ingestThreads
+        self.workerID = workerID
+        self.modelName = modelName
+    }
+}
+
+/// What happened, for the log: one event per request outcome, and the link's news.
+public enum WorkerEvent: Sendable {
+    case replied(correlationID: String?, rows: Int, milliseconds: Int)
+    case failed(correlationID: String?, error: ClipError)
+    case link(LinkEvent)
+}
+
+/// The worker (DESIGN §3): the link thread consumes; a small pool checks, fetches, decodes
+/// and tokenizes; the dynamic batcher gathers rows across requests; one encoder thread runs
+/// batches; each request ends in a confirmed reply, or in an error reply and a dead-letter
+/// record, before its delivery is acked.
+public final class Worker: @unchecked Sendable {
+    enum Lane: Hashable, Sendable { case image, text }
+
+    struct Item: Sendable {
+        var job: RequestJob
+        var row: Int
+        var pixels: [Float]?
+        var tokenIDs: [Int]?
+    }
+
+    public static var defaultID: String {
+        "\(ProcessInfo.processInfo.hostName)/\(getpid())"
+    }
+
+    private let settings: WorkerSettings
+    private let encoder: any EmbeddingEncoder
+    private let preparer: RowPreparer
+    private let decoder: RequestDecoder
+    private let outcomes: OutcomeBuilder
+    private let batcher: DynamicBatcher<Lane, Item>
+    private let onEvent: @Sendable (WorkerEvent) -> Void
+    private let ingestSlots: DispatchSemaphore
+    private let ingestQueue = DispatchQueue(label: "clipq.ingest", attributes: .concurrent)
+    private var link: BrokerLink?
+    private let encoderDone = DispatchSemaphore(value: 0)
+
+    public init(
+        settings: WorkerSettings, encoder: any EmbeddingEncoder, preparer: RowPreparer,
+        onEvent: @escaping @Sendable (WorkerEvent) -> Void = { _ in }
+    ) throws {
+        self.settings = settings
+        self.encoder = encoder
+        self.preparer = preparer
+        self.onEvent = onEvent
+        decoder = try RequestDecoder(limits: settings.limits)
+        outcomes = OutcomeBuilder(
+            topology: settings.link.topology, workerID: settings.workerID, modelName: settings.modelName,
+            replies: try ReplyEncoder())
+        batcher = DynamicBatcher(policies: [.image: settings.imageBatch, .text: settings.textBatch])
+        ingestSlots = DispatchSemaphore(value: max(1, settings.ingestThreads))
+    }
+
+    /// Connects and serves until `stop`.
+    public func start() {
+        let link = BrokerLink(
+            settings.link,
+            onDelivery: { [weak self] id, delivery in self?.accept(id, delivery) },
+            onEvent: { [onEvent] event in onEvent(.link(event)) })
+        self.link = link
+        let thread = Thread { [self] in
+            encodeLoop()
+            encoderDone.signal()
+        }
+        thread.name = "clipq-encoder"
+        thread.start()
+        link.start()
+    }
+
+    /// Stops consuming, finishes and answers what is in flight, then closes (SIGTERM).
+    /// Returns false if in-flight work outlived `timeout` (the broker redelivers it).
+    @discardableResult
+    public func stop(timeout: Duration) -> Bool {
+        let drained = link?.stop(timeout: timeout) ?? true
+        batcher.close()
+        encoderDone.wait()
+        return drained
+    }
+
+    // MARK: - Ingest (pool threads)
+
+    private func accept(_ id: DeliveryID, _ delivery: AMQPDelivery) {
+        let job = RequestJob(id: id, delivery: delivery, received: .now, deadline: Self.deadline(of: delivery.properties))
+        ingestQueue.async { [self] in
+            ingestSlots.wait()
+            defer { ingestSlots.signal() }
+            ingest(job)
+        }
+    }
+
+    private func ingest(_ job: RequestJob) {
+        let properties = job.delivery.properties
+        if properties.replyTo?.isEmpty ?? true {
+            return fail(job, ClipError(.missingReplyTo, "the request has no reply_to property: there is nowhere to answer"))
+        }
+        if let deadline = job.deadline, deadline <= .now {
+            return fail(job, ClipError(.deadlineExceeded, "the request's deadline passed before work began"))
+        }
+        let request: EmbeddingRequest
+        do {
+            request = try decoder.decode(job.delivery.body)
+        } catch {
+            return fail(job, error)
+        }
+        switch preparer.prepare(request, concurrency: settings.ingestThreads, deadline: job.deadline) {
+        case .failure(let error):
+            fail(job, error)
+        case .success(let rows):
+            let items = rows.reduce(0) { $0 + ($1.pixels == nil ? 0 : 1) + ($1.tokenIDs == nil ? 0 : 1) }
+            job.expect(rowCount: rows.count, items: items)
+            for (row, prepared) in rows.enumerated() {
+                if let pixels = prepared.pixels {
+                    batcher.submit(Item(job: job, row: row, pixels: pixels), lane: .image, deadline: job.deadline)
+                }
+                if let tokens = prepared.tokenIDs {
+                    batcher.submit(Item(job: job, row: row, tokenIDs: tokens), lane: .text, deadline: job.deadline)
+                }
+            }
+        }
+    }
+
+    // MARK: - Encoder (one thread)
+
+    private func encodeLoop() {
+        while let batch = batcher.nextBatch() {
+            for item in batch.expired {
+                fail(item.job, ClipError(.deadlineExceeded, "the request's deadline passed while it waited for the encoder"))
+            }
+            let items = batch.items.filter { !$0.job.hasEnded }  // a failed request's other rows cost nothing
+            guard !items.isEmpty else { continue }
+            do {
+                let features: [[Float]]
+                switch batch.lane {
+                case .image:
+                    features = try encoder.encodeImages(pixels: items.flatMap { $0.pixels ?? [] }, count: items.count)
+                case .text:
+                    features = try encoder.encodeTexts(tokenIDs: items.map { $0.tokenIDs ?? [] })
+                }
+                for (item, embedding) in zip(items, features) {
+                    let rows = batch.lane == .image
+                        ? item.job.fulfil(row: item.row, image: embedding) : item.job.fulfil(row: item.row, text: embedding)
+                    if let rows { succeed(item.job, rows) }
+                }
+            } catch {
+                for item in items { fail(item.job, ClipError(.internal, "the encoder failed: \(error)")) }
+            }
+        }
+    }
+
+    // MARK: - Outcomes
+
+    private func succeed(_ job: RequestJob, _ rows: [ReplyRow]) {
+        let total = Self.milliseconds(ContinuousClock.now - job.received)
+        let ingest = job.ingestDone.map { Self.milliseconds($0 - job.received) } ?? 0
+        let outcome = outcomes.success(job, rows: rows, timings: ["ingest": ingest, "total": total])
+        link?.finish(outcome)
+        onEvent(.replied(correlationID: job.delivery.properties.correlationID, rows: rows.count, milliseconds: total))
+    }
+
+    private func fail(_ job: RequestJob, _ error: ClipError) {
+        guard job.fail() else { return }
+        link?.finish(outcomes.failure(job, error))
+        onEvent(.failed(correlationID: job.delivery.properties.correlationID, error: error))
+    }
+
+    /// The sooner of the `x-deadline` header (epoch ms) and the broker TTL (`expiration`,
+    /// counted from the message's timestamp when it has one, else from now).
+    static func deadline(of properties: AMQPProperties) -> ContinuousClock.Instant? {
+        let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
+        var candidates: [Int64] = []
+        switch properties.headers?["x-deadline"] {
+        case .int(let epochMilliseconds)?: candidates.append(epochMilliseconds)
+        case .double(let epochMilliseconds)? where epochMilliseconds.isFinite: candidates.append(Int64(epochMilliseconds))
+        case .string(let text)?: if let epochMilliseconds = Int64(text) { candidates.append(epochMilliseconds) }
+        default: break
+        }
+        if let ttl = properties.expiration.flatMap({ Int64($0) }) {
+            let start = properties.timestamp.map { Int64($0) * 1000 } ?? nowMilliseconds
+            candidates.append(start + ttl)
+        }
+        guard let earliest = candidates.min() else { return nil }
+        return .now + .milliseconds(earliest - nowMilliseconds)
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+}

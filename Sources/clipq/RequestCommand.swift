@@ -1,0 +1,73 @@
+import ArgumentParser
+import ClipAMQP
+import ClipClient
+import ClipSchema
+import Foundation
+
+/// `clipq request`: what another service does, from the shell. Publishes one request,
+/// waits for its reply and prints it.
+struct RequestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "request",
+        abstract: "Send one embedding request to the workers and print the reply.",
+        discussion: """
+            Prints the reply body (embeddings, or the error reply) on stdout. Exits 0 for \
+            embeddings, 1 for an error reply, 2 when no reply came (broker unreachable, timeout).
+            """)
+
+    @OptionGroup var broker: BrokerOptions
+
+    @Option(help: "A request file (input_data JSON), or - for stdin.")
+    var request: String?
+
+    @Option(help: "An image: http(s) URL, data URI or base64 (a local file is sent as base64). Repeatable; one row each.")
+    var image: [String] = []
+
+    @Option(help: "A text. Repeatable; one row each, after the images.")
+    var text: [String] = []
+
+    @Option(help: "Seconds to wait for the reply.")
+    var timeout: Int = 60
+
+    @Option(help: "Ask workers not to compute after this many ms from now (x-deadline).")
+    var deadlineMs: Int?
+
+    func validate() throws {
+        guard (request != nil) != (!image.isEmpty || !text.isEmpty) else {
+            throw ValidationError("give --request, or --image/--text flags (not both)")
+        }
+    }
+
+    func run() throws {
+        let body: [UInt8]
+        if let request {
+            body = Array(request == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: request)))
+        } else {
+            let images = try image.map { cell -> JSONValue in
+                guard FileManager.default.fileExists(atPath: cell) else { return .string(cell) }
+                return .string(try Data(contentsOf: URL(fileURLWithPath: cell)).base64EncodedString())
+            }
+            let rows: [JSONValue] = images.map { [$0, ""] } + text.map { ["", .string($0)] }
+            body = JSONWriter.serialize([
+                "input_data": ["columns": ["image", "text"], "index": .array(rows.indices.map { .number(Double($0)) }), "data": .array(rows)],
+            ])
+        }
+        do {
+            let client = try ClipClient(settings: try broker.settings(connectionName: "clipq request"), queue: broker.queue)
+            let deadline = deadlineMs.map { Date().addingTimeInterval(Double($0) / 1000) }
+            switch try client.send(body, timeout: .seconds(timeout), deadline: deadline) {
+            case .embeddings(let rows):
+                FileHandle.standardOutput.write(Data(try ReplyEncoder().encode(rows) + [0x0A]))
+            case .error(let error):
+                FileHandle.standardOutput.write(Data(error.replyBody + [0x0A]))
+                throw ExitCode(1)
+            }
+        } catch let error as ClipClientError {
+            FileHandle.standardError.write(Data("clipq request: \(error)\n".utf8))
+            throw ExitCode(2)
+        } catch let error as AMQPError {
+            FileHandle.standardError.write(Data("clipq request: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import ClipText
+import Foundation
+
+/// `clipq tokenize`: the token ids the text encoder would see, one JSON array a line.
+struct TokenizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Print the CLIP token ids of texts, one JSON array per text.",
+        discussion: """
+            Each line is [<|startoftext|>, ..., <|endoftext|>], cut to the context length of 77 \
+            and not padded. Texts are the arguments or, when there are none, the lines of \
+            standard input.
+            """)
+
+    @Option(help: "A Hugging Face model directory holding vocab.json and merges.txt.")
+    var model: String
+
+    @Flag(help: "Each line of standard input is a JSON string, so that texts can hold line breaks.")
+    var json = false
+
+    @Argument(help: "Texts to tokenize (default: the lines of standard input).")
+    var texts: [String] = []
+
+    @Option(help: ArgumentHelp("Instead: time tokenizing each line of this file, one thread.", valueName: "corpus"))
+    var bench: String?
+
+    @Option(help: "Timed rounds over the corpus with --bench, after one with an empty cache.")
+    var rounds = 5
+
+    func run() throws {
+        let tokenizer: CLIPTokenizer
+        do {
+            tokenizer = try CLIPTokenizer(modelDirectory: URL(fileURLWithPath: model))
+        } catch {
+            fail(error.description)
+        }
+        if let bench {
+            guard let corpus = try? String(contentsOfFile: bench, encoding: .utf8) else {
+                fail("cannot read the corpus \(bench)")
+            }
+            let lines = corpus.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            print(benchmarkTokenizer(modelDirectory: URL(fileURLWithPath: model), texts: lines, rounds: rounds))
+            return
+        }
+        func emit(_ text: String) {
+            print("[" + tokenizer.encode(text).map(String.init).joined(separator: ",") + "]")
+        }
+        if !texts.isEmpty {
+            texts.forEach(emit)
+            return
+        }
+        var number = 0
+        while let line = readLine(strippingNewline: true) {
+            number += 1
+            guard json else {
+                emit(line)
+                continue
+            }
+            guard let text = try? JSONDecoder().decode(String.self, from: Data(line.utf8)) else {
+                fail("stdin line \(number) is not a JSON string")
+            }
+            emit(text)
+        }
+    }
+}
+
+/// Ends the command on an error of its input, without the usage text a ValidationError prints.
+private func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("clipq: \(message)\n".utf8))
+    exit(1)
+}
