@@ -11,6 +11,15 @@ public struct TowerConfig: Sendable, Equatable {
     public var layerNormEps: Float
 
     public var headDim: Int { hiddenSize / heads }
+
+    public init(hiddenSize: Int, intermediateSize: Int, layers: Int, heads: Int, activation: Activation, layerNormEps: Float) {
+        self.hiddenSize = hiddenSize
+        self.intermediateSize = intermediateSize
+        self.layers = layers
+        self.heads = heads
+        self.activation = activation
+        self.layerNormEps = layerNormEps
+    }
 }
 
 public struct TextConfig: Sendable, Equatable {
@@ -20,6 +29,13 @@ public struct TextConfig: Sendable, Equatable {
     /// The `<|endoftext|>` id whose first position is pooled; configs written before transformers
     /// PR #24773 say 2 and mean "the position of the largest id".
     public var eosTokenID: Int
+
+    public init(tower: TowerConfig, vocabSize: Int, maxPositions: Int, eosTokenID: Int) {
+        self.tower = tower
+        self.vocabSize = vocabSize
+        self.maxPositions = maxPositions
+        self.eosTokenID = eosTokenID
+    }
 }
 
 public struct VisionConfig: Sendable, Equatable {
@@ -32,6 +48,13 @@ public struct VisionConfig: Sendable, Equatable {
     /// Patches plus the class token.
     public var positions: Int { gridSize * gridSize + 1 }
     public var patchFeatures: Int { channels * patchSize * patchSize }
+
+    public init(tower: TowerConfig, imageSize: Int, patchSize: Int, channels: Int) {
+        self.tower = tower
+        self.imageSize = imageSize
+        self.patchSize = patchSize
+        self.channels = channels
+    }
 }
 
 /// A Hugging Face CLIPConfig. Every dimension the encoders use comes from here; absent keys take

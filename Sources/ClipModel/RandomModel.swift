@@ -11,9 +11,8 @@ public func writeRandomModel(_ config: CLIPConfig, to directory: URL, dtype: DTy
         writer.add(name, shape: shape, dtype: dtype) {
             var rng = seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15
             let count = shape.reduce(1, *)
-            let isNormWeight = name.hasSuffix("norm.weight") || name.contains("layer_norm") && name.hasSuffix(".weight")
-                || name.contains("layrnorm.weight")
-            let center: Float = isNormWeight ? 1 : 0
+            // Layer norm scales (layer_norm1, pre_layrnorm, post_layernorm, ...) around 1.
+            let center: Float = name.contains("norm") && name.hasSuffix(".weight") ? 1 : 0
             // Unit gain for matrices: uniform in ±sqrt(3 / fan_in) has variance 1 / fan_in.
             let spread: Float = shape.count >= 2 ? (3 / Float(shape.dropFirst().reduce(1, *))).squareRoot() : 0.1
             return (0..<count).map { _ in

@@ -38,7 +38,6 @@ struct BenchCommand: ParsableCommand {
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func run() throws {
-        blasThreadCount = threads
         let dir = URL(fileURLWithPath: model)
         guard images > 0, rounds > 0, texts > 0, captionTokens >= 6 else {
             throw ValidationError("--images, --rounds and --texts must be positive, --caption-tokens at least 6")
@@ -97,13 +96,14 @@ struct BenchCommand: ParsableCommand {
             _ = try clip.encodeTexts(tokenIDs: captions)
             let captionSeconds = Date().timeIntervalSince(t)
             let captionRate = Double(texts) / captionSeconds
-            ratios.append(imageRate * gflopPerImage / ceiling)
+            let ratio = imageRate * gflopPerImage / ceiling
+            ratios.append(ratio)
             imageRates.append(imageRate)
             textRates.append(textRate)
             captionRates.append(captionRate)
             say(String(format: "round %d: sgemm %.0f GFLOP/s (attention %.0f) | images %.3f/s = %.0f GFLOP/s = %.0f%% of sgemm"
                          + " | 77-token texts %.1f/s | captions %.1f/s (%.0f GFLOP/s padded to %d)",
-                         round, ceiling, attention, imageRate, imageRate * gflopPerImage, 100 * ratios.last!,
+                         round, ceiling, attention, imageRate, imageRate * gflopPerImage, 100 * ratio,
                          textRate, captionRate, paddedGFLOP / captionSeconds, captionTokens))
         }
         say(String(format: "median: images %.3f/s at %.0f%% of the sgemm ceiling (ceiling = %.3f images/s); "
