@@ -91,12 +91,13 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
             guard begin >= 0, begin <= end, end <= dataSize else {
                 throw bad("tensor \"\(name)\" claims bytes \(begin)..<\(end) but the data section has \(dataSize): truncated or corrupt")
             }
-            let (count, overflow) = shape.reduce((1, false)) { acc, d in
+            // The byte count, with every multiplication checked: a lying shape must not trap.
+            let (bytes, overflow) = shape.reduce((dtype.size, false)) { acc, d in
                 let (p, o) = acc.0.multipliedReportingOverflow(by: d)
                 return (p, acc.1 || o)
             }
-            guard !overflow, count * dtype.size == end - begin else {
-                throw bad("tensor \"\(name)\" of shape \(shape) (\(dtype.rawValue)) needs \(count * dtype.size) bytes but its offsets span \(end - begin)")
+            guard !overflow, bytes == end - begin else {
+                throw bad("tensor \"\(name)\" of shape \(shape) (\(dtype.rawValue)) does not fit its offsets, which span \(end - begin) bytes")
             }
             tensors[name] = TensorInfo(dtype: dtype, shape: shape, range: (dataStart + begin)..<(dataStart + end))
         }

@@ -60,6 +60,9 @@ final class BadModelTests: XCTestCase {
         for edit: (inout [String: Any]) -> Void in [
             { $0[name] = ["dtype": "I64", "shape": [16, 24], "data_offsets": [0, 3072]] },
             { $0[name] = "not an entry" },
+            // Elements fit in an Int, bytes do not (2^62 x 4), or the elements do not either.
+            { $0[name] = ["dtype": "F32", "shape": [1 << 31, 1 << 31], "data_offsets": [0, 1536]] },
+            { $0[name] = ["dtype": "F32", "shape": [1 << 39, 1 << 39], "data_offsets": [0, 1536]] },
         ] {
             try rewriteHeader(dir, edit)
             XCTAssertEqual(loadError(dir)?.code, .invalidWeights)
