@@ -65,7 +65,8 @@ public final class CLIPModel: Sendable {
     /// Image embeddings [B, D] for pixels [B, C, H, W]: normalized as CLIPImageProcessor leaves
     /// them, row-major, images one after another. Not L2-normalized.
     public func encodeImages(pixels: UnsafeBufferPointer<Float>, count: Int) throws(ModelError) -> [[Float]] {
-        guard count >= 0, pixels.count == count * pixelsPerImage else {
+        let (expected, overflow) = count.multipliedReportingOverflow(by: pixelsPerImage)
+        guard count >= 0, !overflow, pixels.count == expected else {
             throw ModelError(.invalidInput, "expected \(count) x \(pixelsPerImage) pixel values, got \(pixels.count)")
         }
         guard count > 0, let base = pixels.baseAddress else { return [] }

@@ -127,6 +127,9 @@ final class BadModelTests: XCTestCase {
         XCTAssertThrowsError(try model.encodeImages(pixels: [1, 2, 3], count: 1)) {
             XCTAssertEqual(($0 as? ModelError)?.code, .invalidInput)
         }
+        for count in [-1, Int.max / 2] {
+            XCTAssertThrowsError(try model.encodeImages(pixels: [], count: count))
+        }
         XCTAssertEqual(try model.encodeImages(pixels: [], count: 0), [])
         XCTAssertEqual(try model.encodeTexts(tokenIDs: []), [])
         for ids in [[], [49406, 49408], [-1], [Int](repeating: 1, count: 78)] {
