@@ -33,7 +33,7 @@ def padded(batch):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="models/random-vit-l-14-336")
-    parser.add_argument("--images", type=int, default=4)
+    parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--texts", type=int, default=32)
     parser.add_argument("--caption-tokens", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)

@@ -13,15 +13,16 @@ public final class CLIPModel: Sendable {
     private let text: TextEncoder
     private let workspaces = Mutex<[Workspace]>([])
 
-    /// Images per pass through the vision tower: bounds the scratch memory (~9 MB per ViT-L/14@336
-    /// image in the MLP alone) without shrinking the matrix products below where BLAS is efficient.
+    /// Images per pass through the vision tower: bounds the scratch memory (~25 MB per ViT-L/14@336
+    /// image) while keeping the matrix products tall (8 images: 4616 rows; measured ~3% faster than
+    /// 4 and ~10% faster than 1).
     public let maxImagesPerPass: Int
 
     /// Loads `directory/config.json` and maps `directory/model.safetensors`.
     ///
     /// - threads: the cores one encode call uses; OpenBLAS is set to as many threads.
     public static func load(
-        directory: URL, maxImagesPerPass: Int = 4, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        directory: URL, maxImagesPerPass: Int = 8, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
         makeLinear: @escaping LinearFactory = sgemmLinearFactory
     ) throws(ModelError) -> CLIPModel {
         let config = try CLIPConfig.load(from: directory.appendingPathComponent("config.json"))

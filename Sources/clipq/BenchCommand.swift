@@ -20,13 +20,13 @@ struct BenchCommand: ParsableCommand {
     static let randomModel = "models/random-vit-l-14-336"
 
     @Option(help: "Images per round.")
-    var images: Int = 4
+    var images: Int = 8
 
     @Option(help: "Rounds of measurement; the medians are reported.")
     var rounds: Int = 3
 
     @Option(help: "Images per pass through the vision tower.")
-    var imagesPerPass: Int = 4
+    var imagesPerPass: Int = 8
 
     @Option(help: "Texts per batch, for 77-token texts and for short captions.")
     var texts: Int = 32
