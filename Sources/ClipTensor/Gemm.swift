@@ -34,7 +34,7 @@ public func gemmReference(
     }
 }
 
-/// How many threads OpenBLAS uses inside one call (the benchmark pins it to measure the ceiling).
+/// How many threads OpenBLAS uses inside one call (process-wide; CLIPModel.load sets it).
 public var blasThreadCount: Int {
     get { Int(openblas_get_num_threads()) }
     set { openblas_set_num_threads(Int32(newValue)) }
