@@ -5,7 +5,7 @@ APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-de
                 libcurl4-openssl-dev libturbojpeg0-dev libspng-dev rabbitmq-server
 PY_MODULES   := jsonschema
 
-.PHONY: setup build test run clean bench-tokenizer bench-image
+.PHONY: setup build test run clean bench bench-tokenizer bench-image
 
 ## setup: install the Debian packages (and the Python module the differential tests use) that are missing
 setup:
@@ -30,6 +30,14 @@ test: setup
 ## run: for now, the command line help (later: a broker and a worker)
 run: build
 	$$($(SWIFT) build -c release --show-bin-path)/clipq --help
+
+## bench: encoder speed on a ViT-L/14@336 with random weights (written to models/ on first use),
+## then PyTorch on the same work where torch is installed
+bench: build
+	$$($(SWIFT) build -c release --show-bin-path)/clipq bench $(BENCH_ARGS)
+	@if python3 -c "import torch, transformers" 2>/dev/null; then \
+	    echo "PyTorch on the same work:"; python3 Benchmarks/torch_bench.py 2>&1 | grep -E "^(torch|round|median)"; \
+	else echo "(torch not installed: no PyTorch comparison)"; fi
 
 ## bench-image: image ingest, clipq against Pillow + CLIPImageProcessorPil on the same files, one thread each
 bench-image: build

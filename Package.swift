@@ -49,6 +49,11 @@ let package = Package(
         .target(name: "ClipClient", dependencies: ["ClipAMQP", "ClipSchema"]),
         .target(name: "ClipWorker", dependencies: ["ClipSchema", "ClipImage", "ClipText", "ClipBatch", "ClipAMQP"]),
 
+        // The kernels are hot loops over SIMD types, which run ~100x slower unoptimized: keep them
+        // optimized in debug builds too, so that the tests (which run a real model) stay fast.
+        .target(name: "ClipTensor", dependencies: ["CBLAS"], swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "ClipModel", dependencies: ["ClipTensor"]),
+
         .executableTarget(
             name: "clipq",
             dependencies: [
@@ -58,6 +63,8 @@ let package = Package(
                 "ClipAMQP",
                 "ClipWorker",
                 "ClipClient",
+                "ClipTensor",
+                "ClipModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -74,5 +81,7 @@ let package = Package(
         // Runs the built executable (the dependency makes `swift test` build it first).
         .testTarget(name: "ClipqTests", dependencies: ["clipq"]),
         .testTarget(name: "ClipImageTests", dependencies: ["ClipImage", "ClipTestSupport"]),
+        .testTarget(name: "ClipTensorTests", dependencies: ["ClipTensor"]),
+        .testTarget(name: "ClipModelTests", dependencies: ["ClipModel"]),
     ]
 )

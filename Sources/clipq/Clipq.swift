@@ -14,6 +14,7 @@ struct Clipq: AsyncParsableCommand {
             PreprocessCommand.self,
             RequestCommand.self,
             DeadLetterCommand.self,
+            BenchCommand.self,
         ]
     )
 }

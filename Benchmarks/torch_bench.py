@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""PyTorch + transformers on the same work as `clipq bench`, for the ratio between the two.
+
+    python3 Benchmarks/torch_bench.py [--model models/random-vit-l-14-336] [--rounds 3]
+
+Same model directory, same batch sizes, same token ids (captions padded to the longest in the
+batch, as a user of transformers would batch them). Run it right after `clipq bench` (or let
+`make bench` do it) and compare the medians: the machine is shared, so single figures are noisy.
+"""
+import argparse
+import os
+import statistics
+import time
+
+import torch
+from transformers import CLIPModel
+
+
+def tokens(length, j):
+    return [49406] + [((i + j) * 7919) % 49000 + 1 for i in range(1, length - 1)] + [49407]
+
+
+def padded(batch):
+    longest = max(len(ids) for ids in batch)
+    ids = torch.full((len(batch), longest), 49407, dtype=torch.long)
+    mask = torch.zeros((len(batch), longest), dtype=torch.long)
+    for row, t in enumerate(batch):
+        ids[row, : len(t)] = torch.tensor(t)
+        mask[row, : len(t)] = 1
+    return ids, mask
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="models/random-vit-l-14-336")
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--texts", type=int, default=32)
+    parser.add_argument("--caption-tokens", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    t = time.perf_counter()
+    model = CLIPModel.from_pretrained(args.model, dtype=torch.float32).eval()
+    print(f"torch {torch.__version__}, {args.threads} thread(s); load {time.perf_counter() - t:.2f} s")
+    size = model.config.vision_config.image_size
+    n = torch.arange(args.images * 3 * size * size)
+    pixels = ((n * 7919) % 1000).float().div(500).sub(1).view(args.images, 3, size, size)
+    full = padded([tokens(77, j) for j in range(args.texts)])
+    captions = padded([tokens(6 + j % max(1, args.caption_tokens - 5), j) for j in range(args.texts)])
+
+    def rate(count, fn):
+        t = time.perf_counter()
+        fn()
+        return count / (time.perf_counter() - t)
+
+    rates = {"images": [], "77-token texts": [], "captions": []}
+    with torch.inference_mode():
+        model.get_image_features(pixel_values=pixels[:1])  # warm-up
+        for r in range(args.rounds):
+            rates["images"].append(rate(args.images, lambda: model.get_image_features(pixel_values=pixels)))
+            rates["77-token texts"].append(
+                rate(args.texts, lambda: model.get_text_features(input_ids=full[0], attention_mask=full[1])))
+            rates["captions"].append(
+                rate(args.texts, lambda: model.get_text_features(input_ids=captions[0], attention_mask=captions[1])))
+            print(f"round {r + 1}: " + " | ".join(f"{k} {v[-1]:.3f}/s" for k, v in rates.items()))
+    print("median: " + " | ".join(f"{k} {statistics.median(v):.3f}/s" for k, v in rates.items()))
+
+
+if __name__ == "__main__":
+    main()

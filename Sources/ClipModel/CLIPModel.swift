@@ -1,0 +1,128 @@
+import ClipTensor
+import Foundation
+import Synchronization
+
+/// CLIP's image and text encoders, loaded from a Hugging Face model directory (config.json and
+/// model.safetensors). The model is immutable once loaded and safe to share between threads; each
+/// encode call borrows scratch memory from a small pool, so batches after the first allocate
+/// nothing.
+public final class CLIPModel: Sendable {
+    public let config: CLIPConfig
+    private let weights: Weights
+    private let vision: VisionEncoder
+    private let text: TextEncoder
+    private let workspaces = Mutex<[Workspace]>([])
+
+    /// Images per pass through the vision tower: bounds the scratch memory (~25 MB per ViT-L/14@336
+    /// image) while keeping the matrix products tall (8 images: 4616 rows; measured ~3% faster than
+    /// 4 and ~10% faster than 1).
+    public let maxImagesPerPass: Int
+
+    /// Loads `directory/config.json` and maps `directory/model.safetensors`.
+    ///
+    /// - threads: the cores one encode call uses; OpenBLAS is set to as many threads.
+    public static func load(
+        directory: URL, maxImagesPerPass: Int = 8, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+        makeLinear: @escaping LinearFactory = sgemmLinearFactory
+    ) throws(ModelError) -> CLIPModel {
+        let config = try CLIPConfig.load(from: directory.appendingPathComponent("config.json"))
+        let weightsPath = directory.appendingPathComponent("model.safetensors").path
+        guard FileManager.default.fileExists(atPath: weightsPath) else {
+            throw ModelError(.missingFile, "model.safetensors is missing (only single-file safetensors checkpoints are read)",
+                             location: weightsPath)
+        }
+        let file = try SafeTensorsFile(path: weightsPath)
+        file.prefetch()
+        return try CLIPModel(config: config, file: file, maxImagesPerPass: maxImagesPerPass, threads: threads,
+                             makeLinear: makeLinear)
+    }
+
+    init(config: CLIPConfig, file: SafeTensorsFile, maxImagesPerPass: Int, threads: Int, makeLinear: LinearFactory)
+        throws(ModelError)
+    {
+        let weights = Weights(file: file)
+        let threads = max(1, threads)
+        blasThreadCount = threads
+        self.config = config
+        self.weights = weights
+        self.maxImagesPerPass = max(1, maxImagesPerPass)
+        vision = VisionEncoder(weights, config.vision, projectionDim: config.projectionDim, threads: threads,
+                               makeLinear: makeLinear)
+        text = TextEncoder(weights, config.text, projectionDim: config.projectionDim, threads: threads,
+                           makeLinear: makeLinear)
+        try weights.check()
+    }
+
+    /// Tensors widened to fp32 copies at load: 0 for an fp32 checkpoint, whose weights are all
+    /// used where they lie in the mapped file.
+    public var widenedTensorCount: Int { weights.widened.count }
+
+    /// The length of every embedding (`projection_dim`).
+    public var embeddingSize: Int { config.projectionDim }
+
+    /// Floats per image in `encodeImages`' input: channels x image_size x image_size.
+    public var pixelsPerImage: Int { config.vision.channels * config.vision.imageSize * config.vision.imageSize }
+
+    /// Image embeddings [B, D] for pixels [B, C, H, W]: normalized as CLIPImageProcessor leaves
+    /// them, row-major, images one after another. Not L2-normalized.
+    public func encodeImages(pixels: UnsafeBufferPointer<Float>, count: Int) throws(ModelError) -> [[Float]] {
+        let (expected, overflow) = count.multipliedReportingOverflow(by: pixelsPerImage)
+        guard count >= 0, !overflow, pixels.count == expected else {
+            throw ModelError(.invalidInput, "expected \(count) x \(pixelsPerImage) pixel values, got \(pixels.count)")
+        }
+        guard count > 0, let base = pixels.baseAddress else { return [] }
+        let D = embeddingSize
+        return withWorkspace { ws in
+            var result: [[Float]] = []
+            result.reserveCapacity(count)
+            var first = 0
+            while first < count {
+                let n = min(maxImagesPerPass, count - first)
+                let out = ws.output.reserve(n * D)
+                vision.encode(out, pixels: base + first * pixelsPerImage, count: n, scratch: ws.vision)
+                for i in 0..<n { result.append(Array(UnsafeBufferPointer(start: out + i * D, count: D))) }
+                first += n
+            }
+            return result
+        }
+    }
+
+    public func encodeImages(pixels: [Float], count: Int) throws(ModelError) -> [[Float]] {
+        try pixels.withUnsafeBufferPointer { (p) throws(ModelError) in try encodeImages(pixels: p, count: count) }
+    }
+
+    /// Text embeddings [B, D] for token id lists as CLIPTokenizer makes them (start token, text,
+    /// end token; padding after the end token is allowed and ignored). Not L2-normalized.
+    public func encodeTexts(tokenIDs: [[Int]]) throws(ModelError) -> [[Float]] {
+        for (i, ids) in tokenIDs.enumerated() {
+            guard !ids.isEmpty, ids.count <= config.text.maxPositions else {
+                throw ModelError(.invalidInput, "a text needs 1 to \(config.text.maxPositions) tokens, got \(ids.count)",
+                                 location: "text \(i)")
+            }
+            if let bad = ids.first(where: { $0 < 0 || $0 >= config.text.vocabSize }) {
+                throw ModelError(.invalidInput, "token id \(bad) is outside the vocabulary of \(config.text.vocabSize)",
+                                 location: "text \(i)")
+            }
+        }
+        guard !tokenIDs.isEmpty else { return [] }
+        let D = embeddingSize
+        return withWorkspace { ws in
+            let out = ws.output.reserve(tokenIDs.count * D)
+            text.encode(out, tokenIDs: tokenIDs, scratch: ws.text)
+            return (0..<tokenIDs.count).map { Array(UnsafeBufferPointer(start: out + $0 * D, count: D)) }
+        }
+    }
+
+    private func withWorkspace<R>(_ body: (Workspace) -> R) -> R {
+        let ws = workspaces.withLock { $0.popLast() } ?? Workspace()
+        defer { workspaces.withLock { $0.append(ws) } }
+        return body(ws)
+    }
+}
+
+/// The scratch one encode call owns while it runs; it goes back to the model's pool afterwards.
+final class Workspace: @unchecked Sendable {  // used by one call at a time, handed over via the pool
+    let vision = VisionScratch()
+    let text = TextScratch()
+    let output = FloatBuffer()
+}

@@ -1,0 +1,180 @@
+import ClipTensor
+import Synchronization
+
+/// The weights of one pre-LN encoder layer (CLIPEncoderLayer).
+struct EncoderLayer: Sendable {
+    let norm1: LayerNormWeights
+    let q, k, v, out: any LinearKernel
+    let norm2: LayerNormWeights
+    let fc1, fc2: any LinearKernel
+}
+
+struct LayerNormWeights: Sendable {
+    let weight: Tensor
+    let bias: Tensor
+    let eps: Float
+
+    /// y[rows, width] = layerNorm(x); y may be x.
+    func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, threads: Int = 1) {
+        let n = weight.shape[0]
+        inChunks(rows, workers: threads, minimum: 64) { r in
+            layerNorm(y + r.lowerBound * n, x + r.lowerBound * n, weight: weight.pointer, bias: bias.pointer,
+                      eps: eps, rows: r.count, width: n)
+        }
+    }
+}
+
+/// Intermediates of one transformer pass, kept between batches.
+final class TransformerScratch {
+    let h = FloatBuffer(), q = FloatBuffer(), k = FloatBuffer(), v = FloatBuffer()
+    let a = FloatBuffer(), mlp = FloatBuffer(), scores = FloatBuffer(), kept = FloatBuffer()
+}
+
+/// A stack of encoder layers run over several sequences packed one after another into one matrix
+/// (no padding): the linear layers see all their rows at once, attention runs per sequence.
+struct Transformer: Sendable {
+    let config: TowerConfig
+    let layers: [EncoderLayer]
+    /// Cores to spread attention heads over (BLAS spreads each linear layer by itself).
+    let threads: Int
+
+    /// Runs the layers over x and writes, for each sequence, the final hidden state of one row
+    /// (`pooledRow(sequence)`, an absolute row index) to pooled.
+    ///
+    /// The pooled row is all that is read afterwards, so the last layer computes queries, the
+    /// attention output and the MLP for that row alone; keys and values still span every row.
+    ///
+    /// - x: [T, D], the embeddings; overwritten.
+    /// - pooled: [S, D], S = sequences.count.
+    func forward(
+        _ x: UnsafeMutablePointer<Float>, pooled: UnsafeMutablePointer<Float>,
+        sequences: [Range<Int>], causal: Bool, pooledRow: (Range<Int>) -> Int,
+        scratch s: TransformerScratch
+    ) {
+        let D = config.hiddenSize, I = config.intermediateSize
+        let T = sequences.last?.upperBound ?? 0, S = sequences.count
+        let longest = sequences.map(\.count).max() ?? 0
+        let h = s.h.reserve(T * D)  // [T, D] normed input, then each sublayer's output
+        let q = s.q.reserve(T * D), k = s.k.reserve(T * D), v = s.v.reserve(T * D)  // [T, D]
+        let a = s.a.reserve(T * D)  // [T, D] attention output, heads side by side
+        let mlp = s.mlp.reserve(T * I)  // [T, I]
+        let scores = s.scores.reserve(threads * longest * longest)  // per worker [L, L] for one head
+        let hd = config.headDim
+
+        for layer in layers.dropLast() {
+            layer.norm1.apply(h, x, rows: T, threads: threads)
+            layer.q.apply(q, h, rows: T)
+            layer.k.apply(k, h, rows: T)
+            layer.v.apply(v, h, rows: T)
+            eachHead(of: S, scores: scores, longest: longest) { i, h, scores in
+                let o = sequences[i].lowerBound * D + h * hd
+                attentionHead(a + o, q: q + o, k: k + o, v: v + o, scores: scores, causal: causal,
+                              length: sequences[i].count, queries: sequences[i].count, headDim: hd, ld: D)
+            }
+            layer.out.apply(h, a, rows: T)
+            parallelAdd(x, h, count: T * D)
+            mlpBlock(layer, x, rows: T, h: h, mlp: mlp)
+        }
+
+        // The last layer, for the pooled rows only.
+        for (i, seq) in sequences.enumerated() { (pooled + i * D).update(from: x + pooledRow(seq) * D, count: D) }
+        guard let last = layers.last else { return }
+        last.norm1.apply(h, x, rows: T, threads: threads)
+        last.k.apply(k, h, rows: T)
+        last.v.apply(v, h, rows: T)
+        let kept = s.kept.reserve(S * D)  // [S, D] normed pooled rows
+        for (i, seq) in sequences.enumerated() { (kept + i * D).update(from: h + pooledRow(seq) * D, count: D) }
+        last.q.apply(q, kept, rows: S)  // [S, D]
+        // The query at row r sees keys up to r under the causal mask, all of them otherwise.
+        let visible = sequences.map { causal ? pooledRow($0) + 1 - $0.lowerBound : $0.count }
+        eachHead(of: S, scores: scores, longest: longest) { i, h, scores in
+            let o = sequences[i].lowerBound * D + h * hd
+            attentionHead(a + i * D + h * hd, q: q + i * D + h * hd, k: k + o, v: v + o, scores: scores,
+                          causal: false, length: visible[i], queries: 1, headDim: hd, ld: D)
+        }
+        last.out.apply(h, a, rows: S)
+        add(pooled, h, count: S * D)
+        mlpBlock(last, pooled, rows: S, h: h, mlp: mlp)
+    }
+
+    /// Calls `body(sequence, head, scores)` for every head of `count` sequences, spread over the
+    /// threads; each thread has its own [longest, longest] slice of `scores`.
+    private func eachHead(
+        of count: Int, scores: UnsafeMutablePointer<Float>, longest: Int,
+        _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void
+    ) {
+        let tasks = count * config.heads
+        let next = Atomic<Int>(0)
+        // Handed out one at a time, so that a thread with short sequences takes more of them.
+        inParallel(workers: threads) { worker in
+            let mine = scores + worker * longest * longest
+            while true {
+                let t = next.add(1, ordering: .relaxed).oldValue
+                guard t < tasks else { return }
+                body(t / config.heads, t % config.heads, mine)
+            }
+        }
+    }
+
+    /// x += fc2(act(fc1(layerNorm2(x)))) over [rows, D].
+    private func mlpBlock(
+        _ layer: EncoderLayer, _ x: UnsafeMutablePointer<Float>, rows: Int,
+        h: UnsafeMutablePointer<Float>, mlp: UnsafeMutablePointer<Float>
+    ) {
+        let I = config.intermediateSize
+        layer.norm2.apply(h, x, rows: rows, threads: threads)
+        layer.fc1.apply(mlp, h, rows: rows)
+        inChunks(rows, workers: threads, minimum: 16) { r in
+            activate(mlp + r.lowerBound * I, config.activation, count: r.count * I)
+        }
+        layer.fc2.apply(h, mlp, rows: rows)
+        parallelAdd(x, h, count: rows * config.hiddenSize)
+    }
+
+    /// y += x, split over the threads.
+    private func parallelAdd(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+        inChunks(count / 16, workers: threads, minimum: 4096) { r in
+            add(y + 16 * r.lowerBound, x + 16 * r.lowerBound, count: 16 * r.count)
+        }
+        let done = count / 16 * 16
+        add(y + done, x + done, count: count - done)
+    }
+}
+
+extension Weights {
+    /// The encoder layers under `prefix` (e.g. "vision_model.encoder"), with shapes from `config`.
+    func transformer(_ prefix: String, _ config: TowerConfig, threads: Int, makeLinear: LinearFactory) -> Transformer {
+        let D = config.hiddenSize, I = config.intermediateSize
+        let layers = (0..<config.layers).map { i in
+            let p = "\(prefix).layers.\(i)"
+            return EncoderLayer(
+                norm1: layerNorm("\(p).layer_norm1", D, eps: config.layerNormEps),
+                q: linear("\(p).self_attn.q_proj", out: D, in: D, makeLinear),
+                k: linear("\(p).self_attn.k_proj", out: D, in: D, makeLinear),
+                v: linear("\(p).self_attn.v_proj", out: D, in: D, makeLinear),
+                out: linear("\(p).self_attn.out_proj", out: D, in: D, makeLinear),
+                norm2: layerNorm("\(p).layer_norm2", D, eps: config.layerNormEps),
+                fc1: linear("\(p).mlp.fc1", out: I, in: D, makeLinear),
+                fc2: linear("\(p).mlp.fc2", out: D, in: I, makeLinear))
+        }
+        return Transformer(config: config, layers: layers, threads: threads)
+    }
+
+    func layerNorm(_ prefix: String, _ width: Int, eps: Float) -> LayerNormWeights {
+        LayerNormWeights(weight: tensor("\(prefix).weight", [width]), bias: tensor("\(prefix).bias", [width]), eps: eps)
+    }
+
+    func linear(_ prefix: String, out: Int, in inFeatures: Int, bias: Bool = true, _ make: LinearFactory) -> any LinearKernel {
+        let w = tensor("\(prefix).weight", [out, inFeatures])
+        let b = bias ? tensor("\(prefix).bias", [out]) : nil
+        return make(w, b)
+    }
+}
+
+/// Builds the kernel for one linear layer from its [out, in] weight and optional bias; the backend
+/// seam (fp32 sgemm today).
+public typealias LinearFactory = @Sendable (_ weight: Tensor, _ bias: Tensor?) -> any LinearKernel
+
+public let sgemmLinearFactory: LinearFactory = { w, b in
+    SgemmLinear(weight: w.pointer, bias: b?.pointer, inFeatures: w.shape[1], outFeatures: w.shape[0])
+}

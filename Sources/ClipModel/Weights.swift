@@ -1,0 +1,80 @@
+import ClipTensor
+
+/// A read-only fp32 tensor. For F32 checkpoints it points into the mapped file; F16/BF16 ones are
+/// widened once at load into memory the `Weights` owns.
+public struct Tensor: @unchecked Sendable {  // points at immutable memory kept alive by its owner
+    public let pointer: UnsafePointer<Float>
+    public let shape: [Int]
+}
+
+/// Takes tensors out of a safetensors file by name and expected shape. Problems are collected, not
+/// thrown one at a time, so that a wrong checkpoint is reported in one error naming every missing
+/// or mismatched tensor.
+final class Weights: @unchecked Sendable {  // immutable once loading has finished
+    let file: SafeTensorsFile
+    private(set) var widened: [UnsafeMutablePointer<Float>] = []
+    private(set) var problems: [String] = []
+    private let placeholder = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+
+    init(file: SafeTensorsFile) { self.file = file }
+
+    deinit {
+        for p in widened { p.deallocate() }
+        placeholder.deallocate()
+    }
+
+    /// The tensor `name` of shape `shape`, or a recorded problem and a dummy that must not be used
+    /// (loading throws before any dummy is read; see `check()`).
+    func tensor(_ name: String, _ shape: [Int]) -> Tensor {
+        guard let info = file.tensors[name] else {
+            problems.append("missing \(name) \(shape)")
+            return dummy(shape)
+        }
+        guard info.shape == shape else {
+            problems.append("\(name) has shape \(info.shape), expected \(shape)")
+            return dummy(shape)
+        }
+        let raw = file.bytes(info)
+        switch info.dtype {
+        case .f32 where Int(bitPattern: raw) % MemoryLayout<Float>.alignment == 0:
+            return Tensor(pointer: raw.assumingMemoryBound(to: Float.self), shape: shape)
+        case .f32:
+            return widen(info, shape) { dst, n in
+                for i in 0..<n { dst[i] = raw.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }
+            }
+        case .f16:
+            return widen(info, shape) { dst, n in
+                for i in 0..<n {
+                    dst[i] = Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+                }
+            }
+        case .bf16:
+            return widen(info, shape) { dst, n in
+                for i in 0..<n {
+                    let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
+                    dst[i] = Float(bitPattern: UInt32(bits) << 16)
+                }
+            }
+        }
+    }
+
+    func check() throws(ModelError) {
+        guard problems.isEmpty else {
+            throw ModelError(
+                .weightsMismatch,
+                "the weights do not fit config.json: " + problems.joined(separator: "; "),
+                location: file.path)
+        }
+    }
+
+    private func widen(_ info: TensorInfo, _ shape: [Int], _ fill: (UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(info.count, 1))
+        fill(p, info.count)
+        widened.append(p)
+        return Tensor(pointer: p, shape: shape)
+    }
+
+    private func dummy(_ shape: [Int]) -> Tensor {
+        Tensor(pointer: UnsafePointer(placeholder), shape: shape)
+    }
+}

@@ -1,0 +1,58 @@
+/// A linear layer y = x · wᵀ + b. This is the seam where another backend (oneDNN bf16, int8) can
+/// slot in: the encoders only ever see `LinearKernel`, built once per weight at load time.
+public protocol LinearKernel: Sendable {
+    var inFeatures: Int { get }
+    var outFeatures: Int { get }
+    /// y[rows, outFeatures] = x[rows, inFeatures] · wᵀ + b
+    func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int)
+}
+
+/// fp32 through `cblas_sgemm`, reading the checkpoint's [out, in] weight in place (no copy, no
+/// transpose: BLAS takes it as the transposed operand).
+public struct SgemmLinear: LinearKernel, @unchecked Sendable {
+    // Read-only memory that outlives the kernel (the model's mapping keeps it alive).
+    public let weight: UnsafePointer<Float>  // [out, in]
+    public let bias: UnsafePointer<Float>?  // [out]
+    public let inFeatures: Int
+    public let outFeatures: Int
+
+    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, inFeatures: Int, outFeatures: Int) {
+        self.weight = weight
+        self.bias = bias
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+    }
+
+    public func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int) {
+        linear(y, x, weight, bias, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+    }
+}
+
+/// y[rows, out] = x[rows, in] · w[out, in]ᵀ + b[out]
+public func linear(
+    _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
+    _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?,
+    rows: Int, inFeatures: Int, outFeatures: Int
+) {
+    guard rows > 0 else { return }
+    if let b {
+        // Seed y with the bias so BLAS adds the product to it in the same pass (beta = 1).
+        for r in 0..<rows { (y + r * outFeatures).update(from: b, count: outFeatures) }
+    }
+    gemm(y, x, w, transposeB: true, beta: b == nil ? 0 : 1,
+         m: rows, n: outFeatures, k: inFeatures, lda: inFeatures, ldb: inFeatures, ldc: outFeatures)
+}
+
+public func linearReference(
+    _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
+    _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?,
+    rows: Int, inFeatures: Int, outFeatures: Int
+) {
+    for r in 0..<rows {
+        for o in 0..<outFeatures {
+            var sum = b.map { Double($0[o]) } ?? 0
+            for i in 0..<inFeatures { sum += Double(x[r * inFeatures + i]) * Double(w[o * inFeatures + i]) }
+            y[r * outFeatures + o] = Float(sum)
+        }
+    }
+}

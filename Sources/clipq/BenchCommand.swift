@@ -1,0 +1,156 @@
+import ArgumentParser
+import ClipModel
+import ClipTensor
+import Foundation
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure the encoders: images/s, texts/s, load time, memory, against sgemm's ceiling.",
+        discussion: """
+            Runs on --model, by default a ViT-L/14@336 with random weights that it writes to \
+            models/random-vit-l-14-336 (1.7 GB, git-ignored) the first time. All figures come from \
+            one run, so ratios between them hold even on a busy machine; absolute figures do not.
+            """
+    )
+
+    @Option(help: "A Hugging Face CLIP model directory (config.json, model.safetensors).")
+    var model: String = Self.randomModel
+
+    static let randomModel = "models/random-vit-l-14-336"
+
+    @Option(help: "Images per round.")
+    var images: Int = 8
+
+    @Option(help: "Rounds of measurement; the medians are reported.")
+    var rounds: Int = 3
+
+    @Option(help: "Images per pass through the vision tower.")
+    var imagesPerPass: Int = 8
+
+    @Option(help: "Texts per batch, for 77-token texts and for short captions.")
+    var texts: Int = 32
+
+    @Option(help: "Tokens of the longest short caption, start and end tokens included.")
+    var captionTokens: Int = 16
+
+    @Option(help: "Cores to use (default: all).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() throws {
+        let dir = URL(fileURLWithPath: model)
+        guard images > 0, rounds > 0, texts > 0, captionTokens >= 6 else {
+            throw ValidationError("--images, --rounds and --texts must be positive, --caption-tokens at least 6")
+        }
+        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path) {
+            guard model == Self.randomModel else { throw ValidationError("no config.json in \(model)") }
+            say("writing a ViT-L/14@336 with random weights to \(model) ...")
+            let t = Date()
+            try writeRandomModel(.vitL14At336, to: dir)
+            say(String(format: "  written in %.1f s", Date().timeIntervalSince(t)))
+        }
+        say("clipq bench: \(model), OpenBLAS \(blasThreadCount) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) core(s)")
+        say("  (figures are noisy on a shared machine: compare the ratios within this run)")
+
+        var t = Date()
+        let clip = try CLIPModel.load(directory: dir, maxImagesPerPass: imagesPerPass, threads: threads)
+        let loadSeconds = Date().timeIntervalSince(t)
+        let vision = clip.config.vision, text = clip.config.text
+
+        let D = vision.tower.hiddenSize
+        let gflopPerImage = flop(vision.tower, tokens: vision.positions,
+                                 extra: 2.0 * Double(vision.positions - 1) * Double(vision.patchFeatures) * Double(D)) / 1e9
+        let pixels = (0..<(images * clip.pixelsPerImage)).map { Float(($0 * 7919) % 1000) / 500 - 1 }
+        // Start token, distinct ordinary tokens, end token.
+        func tokens(_ length: Int, _ j: Int) -> [Int] {
+            [49406] + (1..<(length - 1)).map { (($0 + j) * 7919) % 49000 + 1 } + [49407]
+        }
+        let fullTexts = (0..<texts).map { tokens(text.maxPositions, $0) }
+        // Short captions of 6 to `captionTokens` tokens, as a tokenizer gives them (unpadded).
+        let captions = (0..<texts).map { tokens(6 + $0 % max(1, captionTokens - 5), $0) }
+        let captionGFLOP = captions.map { flop(text.tower, tokens: $0.count, extra: 0) }.reduce(0, +) / 1e9
+        let paddedGFLOP = Double(texts) * flop(text.tower, tokens: captionTokens, extra: 0) / 1e9
+
+        t = Date()
+        _ = try clip.encodeImages(pixels: Array(pixels.prefix(clip.pixelsPerImage)), count: 1)
+        _ = try clip.encodeTexts(tokenIDs: Array(fullTexts.prefix(2)))
+        say(String(format: "load: %.2f s (mmap, header, config); first image and texts (pages the weights in): %.2f s",
+                     loadSeconds, Date().timeIntervalSince(t)))
+        say(String(format: "work: %.0f GFLOP per image, %.1f per 77-token text (every layer on every token, as PyTorch)",
+                     gflopPerImage, flop(text.tower, tokens: text.maxPositions, extra: 0) / 1e9))
+
+        // Rounds of: the sgemm ceiling at the vision tower's shapes, then each workload. Contention
+        // from other processes comes and goes; ratios within a round are the figures to trust.
+        var ratios: [Double] = [], imageRates: [Double] = [], textRates: [Double] = [], captionRates: [Double] = []
+        for round in 1...rounds {
+            let ceiling = sgemmCeiling(vision.tower, rows: vision.positions * imagesPerPass)
+            let attention = attentionThroughput(length: vision.positions, heads: vision.tower.heads,
+                                                headDim: vision.tower.headDim, workers: threads, seconds: 0.5)
+            t = Date()
+            _ = try clip.encodeImages(pixels: pixels, count: images)
+            let imageRate = Double(images) / Date().timeIntervalSince(t)
+            t = Date()
+            _ = try clip.encodeTexts(tokenIDs: fullTexts)
+            let textRate = Double(texts) / Date().timeIntervalSince(t)
+            t = Date()
+            _ = try clip.encodeTexts(tokenIDs: captions)
+            let captionSeconds = Date().timeIntervalSince(t)
+            let captionRate = Double(texts) / captionSeconds
+            let ratio = imageRate * gflopPerImage / ceiling
+            ratios.append(ratio)
+            imageRates.append(imageRate)
+            textRates.append(textRate)
+            captionRates.append(captionRate)
+            say(String(format: "round %d: sgemm %.0f GFLOP/s (attention %.0f) | images %.3f/s = %.0f GFLOP/s = %.0f%% of sgemm"
+                         + " | 77-token texts %.1f/s | captions %.1f/s (%.0f GFLOP/s padded to %d)",
+                         round, ceiling, attention, imageRate, imageRate * gflopPerImage, 100 * ratio,
+                         textRate, captionRate, paddedGFLOP / captionSeconds, captionTokens))
+        }
+        say(String(format: "median: images %.3f/s at %.0f%% of the sgemm ceiling (ceiling = %.3f images/s); "
+                     + "77-token texts %.1f/s; captions of 6-%d tokens %.1f/s (%.1f GFLOP of %.1f padded)",
+                     median(imageRates), 100 * median(ratios), median(imageRates) / median(ratios),
+                     median(textRates), captionTokens, median(captionRates), captionGFLOP, paddedGFLOP))
+        let memory = residentMemory()
+        say("resident memory: \(memory.current / (1 << 20)) MiB now, \(memory.peak / (1 << 20)) MiB peak")
+    }
+
+    /// sgemm GFLOP/s at a transformer layer's linear shapes, weighted as a layer uses them (four
+    /// D x D products, one D -> I, one I -> D).
+    func sgemmCeiling(_ tower: TowerConfig, rows: Int) -> Double {
+        let D = tower.hiddenSize, I = tower.intermediateSize
+        let dd = sgemmThroughput(m: rows, n: D, k: D, seconds: 0.4).mean
+        let di = sgemmThroughput(m: rows, n: I, k: D, seconds: 0.4).mean
+        let id = sgemmThroughput(m: rows, n: D, k: I, seconds: 0.4).mean
+        let flop = [4 * Double(D * D), Double(D * I), Double(I * D)]
+        return flop.reduce(0, +) / (flop[0] / dd + flop[1] / di + flop[2] / id)
+    }
+
+    func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
+    }
+
+    /// FLOP of a full forward pass through a tower (as PyTorch does it, every layer on every token).
+    func flop(_ tower: TowerConfig, tokens: Int, extra: Double) -> Double {
+        let T = Double(tokens), D = Double(tower.hiddenSize), I = Double(tower.intermediateSize)
+        let perLayer = 2 * T * (4 * D * D + 2 * D * I) + 4 * T * T * D
+        return Double(tower.layers) * perLayer + extra
+    }
+
+    /// VmRSS and VmHWM from /proc/self/status, in bytes.
+    func residentMemory() -> (current: Int, peak: Int) {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+        func field(_ name: String) -> Int {
+            for line in status.split(separator: "\n") where line.hasPrefix(name) {
+                return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+            }
+            return 0
+        }
+        return (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+/// A line on stdout right away (print buffers when stdout is a pipe, and bench runs for a while).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
