@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "ClipAMQP", dependencies: ["CRabbitMQ"]),
 
         .target(name: "ClipClient", dependencies: ["ClipAMQP", "ClipSchema"]),
-        .target(name: "ClipWorker", dependencies: ["ClipSchema", "ClipImage", "ClipText", "ClipBatch", "ClipAMQP"]),
+        .target(name: "ClipWorker", dependencies: ["ClipSchema", "ClipImage", "ClipText", "ClipModel", "ClipBatch", "ClipAMQP"]),
 
         // The kernels are hot loops over SIMD types, which run ~100x slower unoptimized: keep them
         // optimized in debug builds too, so that the tests (which run a real model) stay fast.

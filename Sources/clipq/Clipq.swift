@@ -12,6 +12,8 @@ struct Clipq: AsyncParsableCommand {
             SchemaCommand.self,
             TokenizeCommand.self,
             PreprocessCommand.self,
+            EmbedCommand.self,
+            WorkerCommand.self,
             RequestCommand.self,
             DeadLetterCommand.self,
             BenchCommand.self,
