@@ -69,8 +69,8 @@ let package = Package(
             ]
         ),
 
-        // Real peers for tests: a private RabbitMQ broker, an HTTP server on loopback.
-        .target(name: "ClipTestSupport", path: "Tests/Support"),
+        // Real peers for tests: a private RabbitMQ broker, an HTTP server on loopback, the tiny model.
+        .target(name: "ClipTestSupport", dependencies: ["ClipWorker"], path: "Tests/Support"),
 
         .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "ClipWorkerTests", dependencies: ["ClipWorker", "ClipTestSupport"]),
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
-        .testTarget(name: "ClipqTests", dependencies: ["clipq"]),
+        .testTarget(name: "ClipqTests", dependencies: ["clipq", "ClipTestSupport", "ClipAMQP", "ClipSchema", "ClipWorker"]),
         .testTarget(name: "ClipImageTests", dependencies: ["ClipImage", "ClipTestSupport"]),
         .testTarget(name: "ClipTensorTests", dependencies: ["ClipTensor"]),
         .testTarget(name: "ClipModelTests", dependencies: ["ClipModel"]),

@@ -1,5 +1,6 @@
 import ClipImage
 import ClipSchema
+import ClipTestSupport
 import XCTest
 
 @testable import ClipWorker

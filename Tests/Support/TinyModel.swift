@@ -4,16 +4,16 @@ import ClipSchema
 import ClipText
 import Foundation
 
-@testable import ClipWorker
+import ClipWorker
 
 /// The tiny random-weight CLIP of Tests/Fixtures/tiny-clip (same architecture and code paths as
 /// ViT-L/14@336, small widths), loaded once for the whole test process.
-enum TinyModel {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+public enum TinyModel {
+    public static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures")
-    static let directory = fixtures.appendingPathComponent("tiny-clip")
+    public static let directory = fixtures.appendingPathComponent("tiny-clip")
 
-    static let embedder: Result<Embedder, Error> = Result {
+    public static let embedder: Result<Embedder, Error> = Result {
         let config = try PreprocessorConfig(contentsOfFile: directory.appendingPathComponent("preprocessor_config.json").path)
         var settings = IngestSettings()
         settings.fetch.addressPolicy.allowPrivateNetworks = true  // tests serve images on loopback
@@ -24,13 +24,13 @@ enum TinyModel {
 
     /// pipeline_reference.json: what Pillow + CLIPImageProcessor, open_clip's tokenizer and
     /// transformers' CLIPModel make of some image files and texts.
-    struct Reference {
-        var images: [String]
-        var texts: [String]
-        var imageFeatures: [[Float]]
-        var textFeatures: [[Float]]
+    public struct Reference {
+        public var images: [String]
+        public var texts: [String]
+        public var imageFeatures: [[Float]]
+        public var textFeatures: [[Float]]
 
-        static func load() throws -> Reference {
+        public static func load() throws -> Reference {
             let json = try JSONParser().parse(Array(try Data(contentsOf: directory.appendingPathComponent("pipeline_reference.json"))))
             func matrix(_ key: String) -> [[Float]] {
                 (json[key]?.array ?? []).map { ($0.array ?? []).map { Float($0.number ?? .nan) } }
@@ -41,14 +41,14 @@ enum TinyModel {
         }
 
         /// The image file as a request cell (base64).
-        func imageCell(_ i: Int) throws -> String {
+        public func imageCell(_ i: Int) throws -> String {
             try Data(contentsOf: fixtures.appendingPathComponent("images/inputs/\(images[i])")).base64EncodedString()
         }
     }
 }
 
 /// Cosine similarity and the largest difference relative to the reference's norm.
-func closeness(_ a: [Float], _ b: [Float]) -> (cosine: Double, relativeMaxError: Double) {
+public func closeness(_ a: [Float], _ b: [Float]) -> (cosine: Double, relativeMaxError: Double) {
     let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
     let na = a.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
     let nb = b.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()

@@ -1,0 +1,120 @@
+import ClipAMQP
+import ClipSchema
+import ClipTestSupport
+import Foundation
+import XCTest
+
+/// A real `clipq worker` process on the tiny model, against the test broker.
+final class WorkerProcess: @unchecked Sendable {
+    let process = Process()
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    static let modelDirectory = CLI.fixtures.appendingPathComponent("tiny-clip").path
+
+    init(broker: TestBroker, topology: Topology, arguments: [String] = []) throws {
+        process.executableURL = CLI.executable
+        process.arguments = ["worker", "--model", Self.modelDirectory, "--allow-private-networks"] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["CLIPQ_AMQP_URL"] = broker.url
+        environment["CLIPQ_QUEUE"] = topology.requestQueue
+        environment["CLIPQ_DLX"] = topology.deadLetterExchange
+        environment["CLIPQ_DEAD_QUEUE"] = topology.deadLetterQueue
+        environment["CLIPQ_DELIVERY_LIMIT"] = String(topology.deliveryLimit)
+        process.environment = environment
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let text = String(decoding: handle.availableData, as: UTF8.self)
+            self?.lock.withLock { self?.lines += text.split(separator: "\n").map(String.init) }
+        }
+        try process.run()
+        guard waitForLog(containing: #""event":"connected""#, timeout: .seconds(30)) else {
+            process.terminate()
+            throw TestBrokerError(message: "the worker did not connect:\n\(log.joined(separator: "\n"))")
+        }
+    }
+
+    deinit {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+    }
+
+    var log: [String] { lock.withLock { lines } }
+
+    func waitForLog(containing text: String, count: Int = 1, timeout: Duration = .seconds(20)) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if log.filter({ $0.contains(text) }).count >= count { return true }
+            if !process.isRunning { return false }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    /// SIGTERM, then the exit status (nil if it did not exit within `timeout`).
+    func terminate(timeout: Duration = .seconds(30)) -> Int32? {
+        process.terminate()
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    func kill() {
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+/// A client that keeps many requests in flight and gathers replies by correlation id.
+final class ReplyCollector {
+    let connection: AMQPConnection
+    let replyQueue: String
+    private(set) var replies: [String: [AMQPDelivery]] = [:]
+
+    init(broker: TestBroker) throws {
+        connection = try AMQPConnection(AMQPSettings(url: try AMQPURL(broker.url)))
+        replyQueue = try connection.declareQueue("", durable: false, exclusive: true, autoDelete: true).name
+        try connection.consume(replyQueue)
+    }
+
+    func send(_ body: [UInt8], id: String, to queue: String, replyTo: String? = nil, headers: [String: AMQPFieldValue]? = nil) throws {
+        try connection.publish(
+            routingKey: queue, body: body,
+            properties: AMQPProperties(contentType: "application/json", headers: headers, deliveryMode: 2, correlationID: id,
+                                       replyTo: replyTo ?? replyQueue))
+    }
+
+    /// Waits until every id in `ids` has a reply (or the timeout passes).
+    func collect(_ ids: Set<String>, timeout: Duration = .seconds(60)) throws {
+        let deadline = ContinuousClock.now + timeout
+        while !ids.isSubset(of: Set(replies.keys)) && ContinuousClock.now < deadline {
+            if case .delivery(let d)? = try connection.nextEvent(timeout: .milliseconds(50)) {
+                replies[d.properties.correlationID ?? "?", default: []].append(d)
+                try connection.ack(d.deliveryTag)
+            }
+        }
+    }
+
+    func json(_ id: String) throws -> ParsedReply {
+        ParsedReply(try XCTUnwrap(replies[id]?.first, "no reply for \(id)"))
+    }
+}
+
+/// A reply, parsed.
+struct ParsedReply {
+    let delivery: AMQPDelivery
+    let value: JSONValue
+
+    init(_ delivery: AMQPDelivery) {
+        self.delivery = delivery
+        value = (try? JSONParser().parse(delivery.body)) ?? .null
+    }
+
+    var errorCode: String? { value["error"]?["code"]?.string }
+    var errorPointer: String? { value["error"]?["pointer"]?.string }
+
+    func features(_ row: Int, _ key: String) -> [Float]? {
+        value.array?[row][key]?.array?.map { Float($0.number ?? .nan) }
+    }
+}
