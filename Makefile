@@ -27,9 +27,9 @@ build: setup
 test: setup
 	$(SWIFT) test
 
-## run: for now, the command line help (later: a broker and a worker)
+## run: a private RabbitMQ under .run/ and one worker (CLIPQ_MODEL, or the real model in models/, or the tiny test model)
 run: build
-	$$($(SWIFT) build -c release --show-bin-path)/clipq --help
+	scripts/run-local.sh
 
 ## bench: encoder speed on a ViT-L/14@336 with random weights (written to models/ on first use),
 ## then PyTorch on the same work where torch is installed
