@@ -81,13 +81,13 @@ struct EmbedCommand: ParsableCommand {
 /// The model directory and how to fetch images, shared by the commands that run the model.
 struct ModelOptions: ParsableArguments {
     @Option(help: "Model directory (Hugging Face layout: config.json, model.safetensors, vocab.json, merges.txt, preprocessor_config.json). Env CLIPQ_MODEL.")
-    var model: String = ProcessInfo.processInfo.environment["CLIPQ_MODEL"] ?? "models/clip-vit-large-patch14-336"
+    var model: String = env("CLIPQ_MODEL") ?? "models/clip-vit-large-patch14-336"
 
     @Flag(help: "Allow image URLs on loopback, private and link-local addresses (env CLIPQ_ALLOW_PRIVATE_NETWORKS=1).")
     var allowPrivateNetworks = false
 
-    @Option(help: "Images per encoder batch.")
-    var maxBatch = 8
+    @Option(help: "Most images the encoder computes together (texts: at least 64). Env CLIPQ_MAX_BATCH.")
+    var maxBatch: Int = env("CLIPQ_MAX_BATCH").flatMap(Int.init) ?? 8
 
     var directory: URL { URL(fileURLWithPath: model) }
 
@@ -95,7 +95,7 @@ struct ModelOptions: ParsableArguments {
         let config = try PreprocessorConfig(contentsOfFile: directory.appendingPathComponent("preprocessor_config.json").path)
         var settings = IngestSettings()
         settings.fetch.addressPolicy.allowPrivateNetworks = allowPrivateNetworks
-            || ProcessInfo.processInfo.environment["CLIPQ_ALLOW_PRIVATE_NETWORKS"] == "1"
+            || env("CLIPQ_ALLOW_PRIVATE_NETWORKS") == "1"
         return RowPreparer(tokenizer: try CLIPTokenizer(modelDirectory: directory), images: ImageIngest(config: config, settings: settings))
     }
 

@@ -22,9 +22,6 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Unacknowledged requests the broker may hand this worker at once. Env CLIPQ_PREFETCH.")
     var prefetch: Int = env("CLIPQ_PREFETCH").flatMap(Int.init) ?? 16
 
-    @Option(help: "Most rows of one kind the encoder computes together. Env CLIPQ_MAX_BATCH.")
-    var maxBatchRows: Int = env("CLIPQ_MAX_BATCH").flatMap(Int.init) ?? 8
-
     @Option(help: "Longest a row waits for others to fill its batch, in ms. Env CLIPQ_MAX_WAIT_MS.")
     var maxWaitMs: Int = env("CLIPQ_MAX_WAIT_MS").flatMap(Int.init) ?? 10
 
@@ -49,8 +46,8 @@ struct WorkerCommand: ParsableCommand {
                 prefetch: prefetch),
             modelName: model.directory.lastPathComponent)
         settings.limits = RequestLimits(maxBodyBytes: maxBodyBytes, maxRows: maxRows)
-        settings.imageBatch = BatchPolicy(maxBatch: maxBatchRows, maxWait: .milliseconds(maxWaitMs))
-        settings.textBatch = BatchPolicy(maxBatch: max(maxBatchRows, 64), maxWait: .milliseconds(maxWaitMs))
+        settings.imageBatch = BatchPolicy(maxBatch: model.maxBatch, maxWait: .milliseconds(maxWaitMs))
+        settings.textBatch = BatchPolicy(maxBatch: max(model.maxBatch, 64), maxWait: .milliseconds(maxWaitMs))
         settings.ingestThreads = ingestThreads
         let worker = try Worker(settings: settings, encoder: embedder.encoder, preparer: embedder.preparer, onEvent: log.record)
 
