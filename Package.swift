@@ -42,7 +42,7 @@ let package = Package(
         ),
 
         .target(name: "ClipText"),
-        .target(name: "ClipImage", dependencies: ["CCurl", "CTurboJPEG", "CSPNG", "CWebP"]),
+        .target(name: "ClipImage", dependencies: ["ClipSchema", "CCurl", "CTurboJPEG", "CSPNG", "CWebP"]),
         .target(name: "ClipBatch"),
         .target(name: "ClipAMQP", dependencies: ["CRabbitMQ"]),
 

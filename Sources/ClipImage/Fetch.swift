@@ -1,3 +1,4 @@
+import ClipSchema
 import CCurl
 #if canImport(Glibc)
 import Glibc
@@ -133,7 +134,7 @@ private func fetchOnce(_ url: String, settings: FetchSettings, deadline: Continu
 func classifyFetch(code: CURLcode, status: Int, url: String, refused: IPAddress? = nil, unknownFamily: Bool = false,
                    overflowed: Bool = false, maxBytes: Int = 0) -> FetchFailure
 {
-    func fail(_ c: ImageError.Code, _ message: String, transient: Bool = false) -> FetchFailure {
+    func fail(_ c: ErrorCode, _ message: String, transient: Bool = false) -> FetchFailure {
         FetchFailure(error: ImageError(c, message), transient: transient)
     }
     if let refused {

@@ -73,8 +73,8 @@ final class ConcurrentResults<T>: @unchecked Sendable {
 }
 
 extension ClipError {
-    /// An image error as the contract's error: the codes are the same strings.
+    /// An image error as the contract's error, pointing at its cell.
     public init(_ error: ImageError, pointer: String?) {
-        self.init(ErrorCode(rawValue: error.code.rawValue) ?? .internal, error.message, pointer: pointer)
+        self.init(error.code, error.message, pointer: pointer)
     }
 }

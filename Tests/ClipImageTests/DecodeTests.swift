@@ -1,9 +1,10 @@
+import ClipSchema
 import XCTest
 @testable import ClipImage
 
 /// Bad and hostile bytes: each gets its code, none crashes, none allocates past the cap.
 final class DecodeTests: XCTestCase {
-    func code(_ bytes: [UInt8], limits: DecodeLimits = DecodeLimits()) -> ImageError.Code? {
+    func code(_ bytes: [UInt8], limits: DecodeLimits = DecodeLimits()) -> ErrorCode? {
         do {
             _ = try decodeImage(bytes, limits: limits)
             return nil

@@ -1,5 +1,6 @@
 import ClipTestSupport
 import CCurl
+import ClipSchema
 import Foundation
 import XCTest
 @testable import ClipImage
@@ -8,7 +9,7 @@ import XCTest
 /// one can be, and the raw strings the error schema names.
 final class ErrorCodeTests: XCTestCase {
     func testRawValuesAreTheContractsStrings() {
-        XCTAssertEqual(ImageError.Code.allCases.map(\.rawValue), [
+        XCTAssertEqual(ImageError.codes.map(\.rawValue), [
             "invalid_base64", "url_not_allowed", "image_fetch_failed", "unsupported_image_format",
             "image_decode_failed", "image_too_large", "deadline_exceeded", "internal",
         ])
@@ -24,7 +25,7 @@ final class ErrorCodeTests: XCTestCase {
         let ingest = ImageIngest(config: try Fixtures.config(), settings: settings)
         let png = try Fixtures.bytes("inputs/coffee.png"), tiny = try Fixtures.bytes("inputs/gray2.png")
 
-        let cases: [(String, ImageError.Code)] = [
+        let cases: [(String, ErrorCode)] = [
             ("not base64!", .invalidBase64),
             ("file:///etc/passwd", .urlNotAllowed),
             ("http://10.0.0.1/a.jpg", .urlNotAllowed),
@@ -34,7 +35,7 @@ final class ErrorCodeTests: XCTestCase {
             (Data(png).base64EncodedString(), .imageTooLarge),  // pixel cap
             (server.url("/big"), .imageTooLarge),  // byte cap
         ]
-        var seen = Set<ImageError.Code>()
+        var seen = Set<ErrorCode>()
         for (cell, expected) in cases {
             let result = ingest.ingest(cell)
             XCTAssertThrowsError(try result.get(), cell) { XCTAssertEqual(($0 as? ImageError)?.code, expected, cell) }
@@ -48,11 +49,11 @@ final class ErrorCodeTests: XCTestCase {
         XCTAssertThrowsError(try PreprocessorConfig(contentsOfFile: "/nonexistent/preprocessor_config.json")) {
             XCTAssertEqual(($0 as? ImageError)?.code, .internal)
         }
-        XCTAssertEqual(seen, Set(ImageError.Code.allCases))
+        XCTAssertEqual(seen, Set(ImageError.codes))
     }
 
     func testCurlOutcomesMapToCodes() {
-        func code(_ c: CURLcode, _ status: Int = 0) -> ImageError.Code { classifyFetch(code: c, status: status, url: "u").error.code }
+        func code(_ c: CURLcode, _ status: Int = 0) -> ErrorCode { classifyFetch(code: c, status: status, url: "u").error.code }
         XCTAssertEqual(code(CURLE_OK, 404), .imageFetchFailed)
         XCTAssertTrue(classifyFetch(code: CURLE_OK, status: 503, url: "u").transient)
         XCTAssertFalse(classifyFetch(code: CURLE_OK, status: 404, url: "u").transient)

@@ -1,4 +1,5 @@
 import ClipTestSupport
+import ClipSchema
 import Foundation
 import XCTest
 @testable import ClipImage
@@ -42,7 +43,7 @@ final class FetchTests: XCTestCase {
         return s
     }
 
-    func code(_ path: String, _ s: FetchSettings? = nil, deadline: ContinuousClock.Instant? = nil) -> ImageError.Code? {
+    func code(_ path: String, _ s: FetchSettings? = nil, deadline: ContinuousClock.Instant? = nil) -> ErrorCode? {
         do {
             _ = try fetchImageBytes(server.url(path), settings: s ?? settings(), deadline: deadline)
             return nil

@@ -63,10 +63,4 @@ final class EmbedderTests: XCTestCase {
             XCTAssertEqual((error as? ClipError)?.pointer, "/input_data/data/1/0")
         }
     }
-
-    func testEveryImageErrorCodeIsAContractCode() {
-        for code in ImageError.Code.allCases {
-            XCTAssertNotNil(ErrorCode(rawValue: code.rawValue), code.rawValue)
-        }
-    }
 }
