@@ -72,9 +72,15 @@ final class ReplyCollector {
     let replyQueue: String
     private(set) var replies: [String: [AMQPDelivery]] = [:]
 
-    init(broker: TestBroker) throws {
+    /// With `durableQueue`, replies wait in that named queue across a broker restart and a
+    /// new collector can pick them up; otherwise a private queue that dies with the connection.
+    init(broker: TestBroker, durableQueue: String? = nil) throws {
         connection = try AMQPConnection(AMQPSettings(url: try AMQPURL(broker.url)))
-        replyQueue = try connection.declareQueue("", durable: false, exclusive: true, autoDelete: true).name
+        if let durableQueue {
+            replyQueue = try connection.declareQueue(durableQueue).name
+        } else {
+            replyQueue = try connection.declareQueue("", durable: false, exclusive: true, autoDelete: true).name
+        }
         try connection.consume(replyQueue)
     }
 
@@ -86,7 +92,8 @@ final class ReplyCollector {
     }
 
     /// Waits until every id in `ids` has a reply (or the timeout passes).
-    func collect(_ ids: Set<String>, timeout: Duration = .seconds(60)) throws {
+    func collect(_ ids: Set<String>, timeout: Duration = .seconds(60), into earlier: [String: [AMQPDelivery]] = [:]) throws {
+        for (id, deliveries) in earlier { replies[id, default: []] += deliveries }
         let deadline = ContinuousClock.now + timeout
         while !ids.isSubset(of: Set(replies.keys)) && ContinuousClock.now < deadline {
             if case .delivery(let d)? = try connection.nextEvent(timeout: .milliseconds(50)) {

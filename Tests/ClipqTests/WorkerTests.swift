@@ -172,4 +172,24 @@ final class WorkerTests: XCTestCase {
         }
         XCTAssertEqual(second.terminate(), 0)
     }
+
+    func testABrokerRestartLosesNothing() throws {
+        let worker = try WorkerProcess(broker: broker, topology: topology)
+        let replies = "replies.\(topology.requestQueue)"
+        var client = try ReplyCollector(broker: broker, durableQueue: replies)
+        let before = (0..<10).map { "b\($0)" }, after = (0..<10).map { "a\($0)" }
+        for id in before { try client.send(Self.request([("", "caption \(id)")]), id: id, to: topology.requestQueue) }
+        try client.collect(Set(before.prefix(3)))
+        try broker.restart()
+        XCTAssertTrue(worker.waitForLog(containing: #""event":"connected""#, count: 2, timeout: .seconds(60)), "the worker reconnects")
+        XCTAssertTrue(worker.log.contains { $0.contains(#""event":"connection_lost""#) })
+        let earlier = client.replies
+        client = try ReplyCollector(broker: broker, durableQueue: replies)
+        for id in after { try client.send(Self.request([("", "caption \(id)")]), id: id, to: topology.requestQueue) }
+        try client.collect(Set(before + after), into: earlier)
+        XCTAssertEqual(Set(client.replies.keys), Set(before + after), "every request answered")
+        for id in before + after { XCTAssertNotNil(try client.json(id).features(0, "text_features"), id) }
+        XCTAssertEqual(worker.terminate(), 0)
+        try client.connection.deleteQueue(replies)
+    }
 }

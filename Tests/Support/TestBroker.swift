@@ -95,6 +95,14 @@ public final class TestBroker: @unchecked Sendable {
         return text
     }
 
+    /// Stops and starts the broker application (connections drop; durable queues and
+    /// persistent messages stay), as a broker restart looks to its clients.
+    public func restart() throws {
+        try ctl(["stop_app"])
+        try ctl(["start_app"])
+        try waitUntilListening(timeout: 60)
+    }
+
     /// Messages ready in a queue, as the broker counts them.
     public func messageCount(queue: String) throws -> Int? {
         for line in try ctl(["list_queues", "name", "messages_ready", "--no-table-headers"]).split(separator: "\n") {
