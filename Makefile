@@ -3,11 +3,11 @@ SWIFT        ?= swift
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev \
                 libcurl4-openssl-dev libturbojpeg0-dev libspng-dev rabbitmq-server
-PY_MODULES   := jsonschema
+PY_MODULES   := jsonschema pika
 
-.PHONY: setup build test run clean bench bench-tokenizer bench-image
+.PHONY: setup build test run clean bench bench-worker bench-tokenizer bench-image
 
-## setup: install the Debian packages (and the Python module the differential tests use) that are missing
+## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika), that are missing
 setup:
 	@missing=$$(for p in $(APT_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
@@ -38,6 +38,10 @@ bench: build
 	@if python3 -c "import torch, transformers" 2>/dev/null; then \
 	    echo "PyTorch on the same work:"; python3 Benchmarks/torch_bench.py 2>&1 | grep -E "^(torch|round|median)"; \
 	else echo "(torch not installed: no PyTorch comparison)"; fi
+
+## bench-worker: a worker through a private broker against the same work in process (saturation, idle latency)
+bench-worker: build
+	scripts/bench-worker.sh $(BENCH_ARGS)
 
 ## bench-image: image ingest, clipq against Pillow + CLIPImageProcessorPil on the same files, one thread each
 bench-image: build

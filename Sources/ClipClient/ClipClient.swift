@@ -28,6 +28,7 @@ public final class ClipClient: @unchecked Sendable {
     private let queue: String
     private let replyQueue: String
     private let lock = NSLock()
+    private let waiter = DispatchQueue(label: "clipq.client")
 
     public init(settings: AMQPSettings, queue: String = "clipq.requests") throws(AMQPError) {
         connection = try AMQPConnection(settings)
@@ -85,11 +86,37 @@ public final class ClipClient: @unchecked Sendable {
     public func embed(images: [String] = [], texts: [String] = [], timeout: Duration = .seconds(60))
         throws(ClipClientError) -> ClipReply
     {
+        try send(Self.requestBody(images: images, texts: texts), timeout: timeout)
+    }
+
+    /// `send` for async code: the wait happens on a thread of the client's own, not the caller's
+    /// executor. Calls still take turns on the one connection.
+    public func send(_ body: [UInt8], timeout: Duration = .seconds(60), deadline: Date? = nil, persistent: Bool = true)
+        async throws(ClipClientError) -> ClipReply
+    {
+        let result: Result<ClipReply, ClipClientError> = await withCheckedContinuation { continuation in
+            waiter.async {
+                continuation.resume(returning: Result { () throws(ClipClientError) in
+                    try self.send(body, timeout: timeout, deadline: deadline, persistent: persistent)
+                })
+            }
+        }
+        return try result.get()
+    }
+
+    /// `embed` for async code.
+    public func embed(images: [String] = [], texts: [String] = [], timeout: Duration = .seconds(60))
+        async throws(ClipClientError) -> ClipReply
+    {
+        try await send(Self.requestBody(images: images, texts: texts), timeout: timeout)
+    }
+
+    /// A request of the contract with one row per image, then one per text.
+    public static func requestBody(images: [String], texts: [String]) -> [UInt8] {
         let rows: [JSONValue] = images.map { [.string($0), ""] } + texts.map { ["", .string($0)] }
-        let request: JSONValue = [
+        return JSONWriter.serialize([
             "input_data": ["columns": ["image", "text"], "index": .array(rows.indices.map { .number(Double($0)) }), "data": .array(rows)],
-        ]
-        return try send(JSONWriter.serialize(request), timeout: timeout)
+        ])
     }
 
     static func decode(_ delivery: AMQPDelivery) throws(ClipClientError) -> ClipReply {

@@ -19,6 +19,28 @@ struct BenchCommand: ParsableCommand {
 
     static let randomModel = "models/random-vit-l-14-336"
 
+    /// Writes the random-weight ViT-L/14@336 the first time it is asked for, with the test
+    /// fixtures' tokenizer and preprocessor files so that every command can run on it.
+    static func ensureModel(_ model: String) throws {
+        let dir = URL(fileURLWithPath: model)
+        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path) {
+            guard model == randomModel else { throw ValidationError("no config.json in \(model)") }
+            say("writing a ViT-L/14@336 with random weights to \(model) ...")
+            let t = Date()
+            try writeRandomModel(.vitL14At336, to: dir)
+            say(String(format: "  written in %.1f s", Date().timeIntervalSince(t)))
+        }
+        guard model == randomModel else { return }
+        let fixtures = ["Tests/Fixtures/clip-vocab/vocab.json", "Tests/Fixtures/clip-vocab/merges.txt",
+                        "Tests/Fixtures/images/preprocessor_config.json"]
+        for source in fixtures {
+            let target = dir.appendingPathComponent(URL(fileURLWithPath: source).lastPathComponent)
+            if !FileManager.default.fileExists(atPath: target.path) {
+                try FileManager.default.copyItem(at: URL(fileURLWithPath: source), to: target)
+            }
+        }
+    }
+
     @Option(help: "Images per round.")
     var images: Int = 8
 
@@ -42,13 +64,7 @@ struct BenchCommand: ParsableCommand {
         guard images > 0, rounds > 0, texts > 0, captionTokens >= 6 else {
             throw ValidationError("--images, --rounds and --texts must be positive, --caption-tokens at least 6")
         }
-        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path) {
-            guard model == Self.randomModel else { throw ValidationError("no config.json in \(model)") }
-            say("writing a ViT-L/14@336 with random weights to \(model) ...")
-            let t = Date()
-            try writeRandomModel(.vitL14At336, to: dir)
-            say(String(format: "  written in %.1f s", Date().timeIntervalSince(t)))
-        }
+        try Self.ensureModel(model)
         say("clipq bench: \(model), OpenBLAS \(blasThreadCount) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) core(s)")
         say("  (figures are noisy on a shared machine: compare the ratios within this run)")
 

@@ -17,6 +17,7 @@ struct Clipq: AsyncParsableCommand {
             RequestCommand.self,
             DeadLetterCommand.self,
             BenchCommand.self,
+            WorkerBenchCommand.self,
         ]
     )
 }

@@ -43,14 +43,10 @@ struct RequestCommand: ParsableCommand {
         if let request {
             body = Array(request == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: request)))
         } else {
-            let images = try image.map { cell -> JSONValue in
-                guard FileManager.default.fileExists(atPath: cell) else { return .string(cell) }
-                return .string(try Data(contentsOf: URL(fileURLWithPath: cell)).base64EncodedString())
+            let images = try image.map { cell in
+                FileManager.default.fileExists(atPath: cell) ? try Data(contentsOf: URL(fileURLWithPath: cell)).base64EncodedString() : cell
             }
-            let rows: [JSONValue] = images.map { [$0, ""] } + text.map { ["", .string($0)] }
-            body = JSONWriter.serialize([
-                "input_data": ["columns": ["image", "text"], "index": .array(rows.indices.map { .number(Double($0)) }), "data": .array(rows)],
-            ])
+            body = ClipClient.requestBody(images: images, texts: text)
         }
         do {
             let client = try ClipClient(settings: try broker.settings(connectionName: "clipq request"), queue: broker.queue)

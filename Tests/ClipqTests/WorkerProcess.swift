@@ -12,7 +12,8 @@ final class WorkerProcess: @unchecked Sendable {
 
     static let modelDirectory = CLI.fixtures.appendingPathComponent("tiny-clip").path
 
-    init(broker: TestBroker, topology: Topology, arguments: [String] = []) throws {
+    /// `environment` adds to (or overrides) the worker's; the broker URL comes from `broker`.
+    init(broker: TestBroker, topology: Topology, arguments: [String] = [], environment extra: [String: String] = [:]) throws {
         process.executableURL = CLI.executable
         process.arguments = ["worker", "--model", Self.modelDirectory, "--allow-private-networks"] + arguments
         var environment = ProcessInfo.processInfo.environment
@@ -21,7 +22,7 @@ final class WorkerProcess: @unchecked Sendable {
         environment["CLIPQ_DLX"] = topology.deadLetterExchange
         environment["CLIPQ_DEAD_QUEUE"] = topology.deadLetterQueue
         environment["CLIPQ_DELIVERY_LIMIT"] = String(topology.deliveryLimit)
-        process.environment = environment
+        process.environment = environment.merging(extra) { $1 }
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice

@@ -1,4 +1,5 @@
 import ClipAMQP
+import ClipClient
 import ClipSchema
 import ClipTestSupport
 import Foundation
@@ -191,5 +192,63 @@ final class WorkerTests: XCTestCase {
         for id in before + after { XCTAssertNotNil(try client.json(id).features(0, "text_features"), id) }
         XCTAssertEqual(worker.terminate(), 0)
         try client.connection.deleteQueue(replies)
+    }
+
+    /// Deploy/clients/python/clipq_client.py (pika), as a Python service would call clipq.
+    func testAPythonPikaClientGetsEmbeddingsAndErrors() throws {
+        let worker = try WorkerProcess(broker: broker, topology: topology)
+        let script = CLI.fixtures.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Deploy/clients/python/clipq_client.py").path
+        func run(_ arguments: [String]) throws -> (status: Int32, stdout: String) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", script, "--queue", topology.requestQueue, "--timeout", "30"] + arguments
+            process.environment = ProcessInfo.processInfo.environment.merging(["CLIPQ_AMQP_URL": broker.url]) { $1 }
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        let image = CLI.fixtures.appendingPathComponent("images/inputs/astronaut.jpg").path
+        let ok = try run(["--image", image, "--text", "a photo of a cat"])
+        XCTAssertEqual(ok.status, 0, ok.stdout)
+        let rows = try XCTUnwrap(try JSONParser().parse(Array(ok.stdout.utf8)).array)
+        XCTAssertEqual(rows.count, 2)
+        XCTAssertNotNil(rows[0]["image_features"])
+        XCTAssertNotNil(rows[1]["text_features"])
+        let refused = try run(["--image", "ftp://example.com/a.jpg"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stdout.contains("url_not_allowed"), refused.stdout)
+        XCTAssertEqual(worker.terminate(), 0)
+    }
+
+    func testAGoneReplyQueueIsLoggedAndTheRequestStillSettled() throws {
+        let worker = try WorkerProcess(broker: broker, topology: topology)
+        let client = try ReplyCollector(broker: broker)
+        try client.send(Self.request([("", "nobody listens")]), id: "orphan", to: topology.requestQueue, replyTo: "no-such-queue")
+        XCTAssertTrue(worker.waitForLog(containing: #""event":"reply_unroutable""#))
+        XCTAssertTrue(worker.log.contains { $0.contains("reply_unroutable") && $0.contains("orphan") })
+        XCTAssertEqual(try broker.messageCount(queue: topology.requestQueue), 0)
+        XCTAssertEqual(worker.terminate(), 0)
+    }
+
+    func testTheSwiftClientLibraryAsync() async throws {
+        let worker = try WorkerProcess(broker: broker, topology: topology)
+        let client = try ClipClient(settings: AMQPSettings(url: try AMQPURL(broker.url)), queue: topology.requestQueue)
+        let image = try Self.imageBytes("coffee.png").base64EncodedString()
+        guard case .embeddings(let rows) = try await client.embed(images: [image], texts: ["a cup of coffee"]) else {
+            return XCTFail("expected embeddings")
+        }
+        XCTAssertEqual(rows.count, 2)
+        XCTAssertEqual(rows[0].imageFeatures?.count, 16)
+        XCTAssertEqual(rows[1].textFeatures?.count, 16)
+        guard case .error(let error) = try await client.embed(images: ["file:///etc/passwd"]) else {
+            return XCTFail("expected an error reply")
+        }
+        XCTAssertEqual(error.code, .urlNotAllowed)
+        XCTAssertEqual(error.pointer, "/input_data/data/0/0")
+        XCTAssertEqual(worker.terminate(), 0)
     }
 }

@@ -1,0 +1,119 @@
+import ArgumentParser
+import ClipAMQP
+import ClipClient
+import ClipSchema
+import ClipWorker
+import Foundation
+
+/// `clipq bench-worker`: a running worker's throughput at saturation and its latency when idle,
+/// beside the same work done in process in the same run (`make bench-worker` starts a private
+/// broker and the worker first).
+struct WorkerBenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-worker",
+        abstract: "Measure a running worker through the broker against the same work in process.",
+        discussion: """
+            Needs a worker serving the queue on the same model (make bench-worker starts one). \
+            Saturation: publishes every request at once and times until the last reply, then runs \
+            the same rows in process. Idle latency: one caption at a time, round trip, against \
+            the encoder time of one caption in process.
+            """)
+
+    @OptionGroup var broker: BrokerOptions
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "Image requests (one image each) for the saturation run.") var images = 16
+    @Option(help: "Caption requests (one caption each) for the saturation run.") var texts = 256
+    @Option(help: "One-caption round trips for the idle latency.") var pings = 30
+
+    func run() throws {
+        try BenchCommand.ensureModel(model.model)
+        let embedder = try model.embedder()
+        let client = try BenchClient(settings: try broker.settings(connectionName: "clipq bench-worker"), queue: broker.queue)
+        let image = try Data(contentsOf: URL(fileURLWithPath: "Tests/Fixtures/images/inputs/astronaut.jpg")).base64EncodedString()
+        let captions = (0..<texts).map { "a photo of thing number \($0) on a table" }
+        say("clipq bench-worker: \(model.model), worker on \(broker.queue) (figures are noisy: compare within this run)")
+
+        // Warm both sides up: the worker's first batch pages the weights in.
+        _ = try client.roundTrip([Self.body(image: image)] + [Self.body(text: "warm up")])
+        _ = try embedder.embed(EmbeddingRequest(rows: [.init(image: image), .init(text: "warm up")]))
+
+        for (name, bodies, rows) in [
+            ("captions", captions.map { Self.body(text: $0) }, captions.map { EmbeddingRequest.Row(text: $0) }),
+            ("images", Array(repeating: Self.body(image: image), count: images), Array(repeating: EmbeddingRequest.Row(image: image), count: images)),
+        ] {
+            let viaBroker = try client.roundTrip(bodies)
+            let t = ContinuousClock.now
+            for chunk in stride(from: 0, to: rows.count, by: 64) {
+                _ = try embedder.embed(EmbeddingRequest(rows: Array(rows[chunk..<min(chunk + 64, rows.count)])))
+            }
+            let inProcess = seconds(ContinuousClock.now - t)
+            let brokerRate = Double(bodies.count) / viaBroker, processRate = Double(rows.count) / inProcess
+            say(String(format: "%@: through the broker %.2f/s (%d requests of one row), in process %.2f/s: %.0f%%",
+                       name, brokerRate, bodies.count, processRate, 100 * brokerRate / processRate))
+        }
+
+        var roundTrips: [Double] = [], encodes: [Double] = []
+        for i in 0..<pings {
+            roundTrips.append(try client.roundTrip([Self.body(text: "a photo of a cat \(i)")]))
+            let t = ContinuousClock.now
+            _ = try embedder.encoder.encodeTexts(tokenIDs: [embedder.preparer.tokens("a photo of a cat \(i)")])
+            encodes.append(seconds(ContinuousClock.now - t))
+        }
+        let (p50, encode) = (median(roundTrips) * 1000, median(encodes) * 1000)
+        say(String(format: "idle latency, one caption: p50 round trip %.1f ms, encoder %.1f ms in process: +%.1f ms",
+                   p50, encode, p50 - encode))
+    }
+
+    static func body(image: String? = nil, text: String? = nil) -> [UInt8] {
+        ClipClient.requestBody(images: image.map { [$0] } ?? [], texts: text.map { [$0] } ?? [])
+    }
+}
+
+/// Publishes a set of requests at once and waits for all their replies.
+private final class BenchClient {
+    let connection: AMQPConnection
+    let queue: String
+    let replyQueue: String
+
+    init(settings: AMQPSettings, queue: String) throws {
+        connection = try AMQPConnection(settings)
+        self.queue = queue
+        replyQueue = try connection.declareQueue("", durable: false, exclusive: true, autoDelete: true).name
+        try connection.consume(replyQueue)
+    }
+
+    /// Seconds from the first publish to the last reply.
+    func roundTrip(_ bodies: [[UInt8]]) throws -> Double {
+        let start = ContinuousClock.now
+        var waiting = Set<String>()
+        for body in bodies {
+            let id = UUID().uuidString
+            waiting.insert(id)
+            try connection.publish(
+                routingKey: queue, body: body,
+                properties: AMQPProperties(contentType: "application/json", correlationID: id, replyTo: replyQueue))
+        }
+        let deadline = ContinuousClock.now + .seconds(3600)
+        while !waiting.isEmpty && ContinuousClock.now < deadline {
+            if case .delivery(let reply)? = try connection.nextEvent(timeout: .milliseconds(100)) {
+                try connection.ack(reply.deliveryTag)
+                if reply.properties.type == "error" {
+                    throw ValidationError("the worker answered an error: \(String(decoding: reply.body, as: UTF8.self))")
+                }
+                waiting.remove(reply.properties.correlationID ?? "")
+            }
+        }
+        guard waiting.isEmpty else { throw ValidationError("\(waiting.count) replies missing after an hour") }
+        return seconds(ContinuousClock.now - start)
+    }
+}
+
+private func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+}
+
+private func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
+}
