@@ -17,7 +17,7 @@ cleanup() {
 trap cleanup EXIT
 start_local_broker "${CLIPQ_BENCH_PORT:-25672}"
 export CLIPQ_QUEUE=clipq.bench
-"$bin" worker --model "$model" --max-wait-ms 5 2> .run/bench-worker.log &
+"$bin" worker --model "$model" 2> .run/bench-worker.log &
 worker_pid=$!
 for _ in $(seq 1 120); do grep -q '"event":"connected"' .run/bench-worker.log && break; sleep 0.5; done
 "$bin" bench-worker --model "$model" "$@"

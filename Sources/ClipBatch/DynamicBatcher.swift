@@ -45,10 +45,19 @@ public final class DynamicBatcher<Lane: Hashable & Sendable, Payload: Sendable>:
     /// is closed.
     @discardableResult
     public func submit(_ payload: Payload, lane: Lane, deadline: ContinuousClock.Instant? = nil) -> Bool {
+        submit([(payload, lane)], deadline: deadline)
+    }
+
+    /// Adds a request's items at once, so the encoder never takes half of them: all or none.
+    @discardableResult
+    public func submit(_ items: [(payload: Payload, lane: Lane)], deadline: ContinuousClock.Instant? = nil) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        guard !isClosed, policies[lane] != nil else { return false }
-        queues[lane, default: []].append(Entry(payload: payload, enqueued: .now, deadline: deadline))
+        guard !isClosed, items.allSatisfy({ policies[$0.lane] != nil }) else { return false }
+        let now = ContinuousClock.now
+        for item in items {
+            queues[item.lane, default: []].append(Entry(payload: item.payload, enqueued: now, deadline: deadline))
+        }
         condition.signal()
         return true
     }

@@ -16,8 +16,8 @@ public struct WorkerSettings: Sendable {
 
     public init(
         link: BrokerLink.Configuration, limits: RequestLimits = RequestLimits(),
-        imageBatch: BatchPolicy = BatchPolicy(maxBatch: 8, maxWait: .milliseconds(20)),
-        textBatch: BatchPolicy = BatchPolicy(maxBatch: 64, maxWait: .milliseconds(5)), ingestThreads: Int = 4,
+        imageBatch: BatchPolicy = BatchPolicy(maxBatch: 8, maxWait: .zero),
+        textBatch: BatchPolicy = BatchPolicy(maxBatch: 64, maxWait: .zero), ingestThreads: Int = 4,
         workerID: String = Worker.defaultID, modelName: String
     ) {
         self.link = link
@@ -140,13 +140,13 @@ public final class Worker: @unchecked Sendable {
         case .success(let rows):
             let items = rows.reduce(0) { $0 + ($1.pixels == nil ? 0 : 1) + ($1.tokenIDs == nil ? 0 : 1) }
             job.expect(rowCount: rows.count, items: items)
+            var batchItems: [(payload: Item, lane: Lane)] = []
             for (row, prepared) in rows.enumerated() {
-                if let pixels = prepared.pixels {
-                    batcher.submit(Item(job: job, row: row, pixels: pixels), lane: .image, deadline: job.deadline)
-                }
-                if let tokens = prepared.tokenIDs {
-                    batcher.submit(Item(job: job, row: row, tokenIDs: tokens), lane: .text, deadline: job.deadline)
-                }
+                if let pixels = prepared.pixels { batchItems.append((Item(job: job, row: row, pixels: pixels), .image)) }
+                if let tokens = prepared.tokenIDs { batchItems.append((Item(job: job, row: row, tokenIDs: tokens), .text)) }
+            }
+            if !batcher.submit(batchItems, deadline: job.deadline) {
+                fail(job, ClipError(.internal, "the worker is shutting down"))
             }
         }
     }

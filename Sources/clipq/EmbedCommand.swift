@@ -86,6 +86,9 @@ struct ModelOptions: ParsableArguments {
     @Flag(help: "Allow image URLs on loopback, private and link-local addresses (env CLIPQ_ALLOW_PRIVATE_NETWORKS=1).")
     var allowPrivateNetworks = false
 
+    @Option(help: "Refuse images with more pixels than this (read from the header, before decoding). Env CLIPQ_MAX_IMAGE_PIXELS.")
+    var maxImagePixels: Int = env("CLIPQ_MAX_IMAGE_PIXELS").flatMap(Int.init) ?? DecodeLimits().maxPixels
+
     @Option(help: "Most images the encoder computes together (texts: at least 64). Env CLIPQ_MAX_BATCH.")
     var maxBatch: Int = env("CLIPQ_MAX_BATCH").flatMap(Int.init) ?? 8
 
@@ -94,6 +97,7 @@ struct ModelOptions: ParsableArguments {
     func preparer() throws -> RowPreparer {
         let config = try PreprocessorConfig(contentsOfFile: directory.appendingPathComponent("preprocessor_config.json").path)
         var settings = IngestSettings()
+        settings.limits.maxPixels = maxImagePixels
         settings.fetch.addressPolicy.allowPrivateNetworks = allowPrivateNetworks
             || env("CLIPQ_ALLOW_PRIVATE_NETWORKS") == "1"
         return RowPreparer(tokenizer: try CLIPTokenizer(modelDirectory: directory), images: ImageIngest(config: config, settings: settings))

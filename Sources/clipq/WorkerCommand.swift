@@ -19,11 +19,11 @@ struct WorkerCommand: ParsableCommand {
     @OptionGroup var broker: BrokerOptions
     @OptionGroup var model: ModelOptions
 
-    @Option(help: "Unacknowledged requests the broker may hand this worker at once. Env CLIPQ_PREFETCH.")
-    var prefetch: Int = env("CLIPQ_PREFETCH").flatMap(Int.init) ?? 16
+    @Option(help: "Unacknowledged requests the broker may hand this worker at once: enough to fill text batches; lower it for image-heavy fleets that autoscale. Env CLIPQ_PREFETCH.")
+    var prefetch: Int = env("CLIPQ_PREFETCH").flatMap(Int.init) ?? 64
 
-    @Option(help: "Longest a row waits for others to fill its batch, in ms. Env CLIPQ_MAX_WAIT_MS.")
-    var maxWaitMs: Int = env("CLIPQ_MAX_WAIT_MS").flatMap(Int.init) ?? 10
+    @Option(help: "Longest a row waits for others to fill its batch, in ms (0: the encoder takes what is queued whenever it is free, and what arrives while it works forms the next batch). Env CLIPQ_MAX_WAIT_MS.")
+    var maxWaitMs: Int = env("CLIPQ_MAX_WAIT_MS").flatMap(Int.init) ?? 0
 
     @Option(help: "Most rows per request. Env CLIPQ_MAX_ROWS.")
     var maxRows: Int = env("CLIPQ_MAX_ROWS").flatMap(Int.init) ?? RequestLimits().maxRows

@@ -125,4 +125,20 @@ final class DynamicBatcherTests: XCTestCase {
         XCTAssertEqual(seen.count, producers * perProducer)
         XCTAssertEqual(Set(seen).count, producers * perProducer)
     }
+
+    func testWithNoWaitTheEncoderTakesWhatIsQueuedAndARequestsItemsArriveTogether() {
+        let batcher = batcher(imageBatch: 8, textBatch: 8, wait: .zero)
+        XCTAssertTrue(batcher.submit([(1, .text), (2, .text), (3, .image), (4, .text)]))
+        let start = ContinuousClock.now
+        let batches = [batcher.nextBatch(), batcher.nextBatch()].compactMap { $0 }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(5))
+        XCTAssertEqual(batches.first { $0.lane == .text }?.items, [1, 2, 4])
+        XCTAssertEqual(batches.first { $0.lane == .image }?.items, [3])
+    }
+
+    func testASubmissionWithAnUnknownLaneTakesNothing() {
+        let batcher = DynamicBatcher<Lane, Int>(policies: [.text: BatchPolicy(maxBatch: 2, maxWait: .zero)])
+        XCTAssertFalse(batcher.submit([(1, .text), (2, .image)]))
+        XCTAssertEqual(batcher.pendingCount, 0)
+    }
 }

@@ -1,6 +1,8 @@
+import ClipAMQP
 import ClipImage
 import ClipSchema
 import ClipTestSupport
+import Foundation
 import XCTest
 
 @testable import ClipWorker
@@ -62,5 +64,30 @@ final class EmbedderTests: XCTestCase {
             XCTAssertEqual((error as? ClipError)?.code, .unsupportedImageFormat)
             XCTAssertEqual((error as? ClipError)?.pointer, "/input_data/data/1/0")
         }
+    }
+}
+
+/// When a request stops being worth computing.
+final class DeadlineTests: XCTestCase {
+    private let now = Int64(Date().timeIntervalSince1970 * 1000)
+
+    private func remaining(_ properties: AMQPProperties) -> Double? {
+        Worker.deadline(of: properties).map { ($0 - .now) / .milliseconds(1) }
+    }
+
+    func testXDeadlineIsEpochMilliseconds() throws {
+        let left = try XCTUnwrap(remaining(AMQPProperties(headers: ["x-deadline": .int(now + 10_000)])))
+        XCTAssertEqual(left, 10_000, accuracy: 1_000)
+        XCTAssertLessThan(try XCTUnwrap(remaining(AMQPProperties(headers: ["x-deadline": .string(String(now - 5))]))), 0)
+        XCTAssertNil(remaining(AMQPProperties(headers: ["x-deadline": .string("soon")])))
+        XCTAssertNil(remaining(AMQPProperties()))
+    }
+
+    func testExpirationCountsFromTheTimestampAndTheSoonerWins() throws {
+        let sentTwoSecondsAgo = UInt64(now / 1000 - 2)
+        let left = try XCTUnwrap(remaining(AMQPProperties(expiration: "5000", timestamp: sentTwoSecondsAgo)))
+        XCTAssertEqual(left, 3_000, accuracy: 1_100)
+        let both = try XCTUnwrap(remaining(AMQPProperties(headers: ["x-deadline": .int(now + 1_000)], expiration: "60000")))
+        XCTAssertEqual(both, 1_000, accuracy: 500)
     }
 }

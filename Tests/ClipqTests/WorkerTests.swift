@@ -80,8 +80,11 @@ final class WorkerTests: XCTestCase {
     }
 
     func testEveryRefusalGetsAnErrorReplyAndADeadLetterAndTheWorkerGoesOn() throws {
-        let worker = try WorkerProcess(broker: broker, topology: topology, arguments: ["--max-rows", "2"])
+        let worker = try WorkerProcess(
+            broker: broker, topology: topology, arguments: ["--max-rows", "2", "--max-body-bytes", "2000000", "--max-image-pixels", "10000"])
         let server = try LoopbackServer { _, _ in .status(404) }
+        let png = try Self.imageBytes("coffee.png")  // 400 x 600: over the 10000-pixel cap
+        let small = try Self.imageBytes("gray2.png")  // under it, but cut short
         let client = try ReplyCollector(broker: broker)
         let past = Int64(Date().timeIntervalSince1970 * 1000) - 1000
         let cases: [(id: String, body: [UInt8], headers: [String: AMQPFieldValue]?, code: String, pointer: String?)] = [
@@ -94,6 +97,9 @@ final class WorkerTests: XCTestCase {
             ("scheme", Self.request([("ftp://example.com/a.jpg", "")]), nil, "url_not_allowed", "/input_data/data/0/0"),
             ("fetch", Self.request([(server.url("/missing.jpg"), "")]), nil, "image_fetch_failed", "/input_data/data/0/0"),
             ("late", Self.request([("", "too late")]), ["x-deadline": .int(past)], "deadline_exceeded", nil),
+            ("large", Self.request([("", String(repeating: "x", count: 2_000_001))]), nil, "message_too_large", nil),
+            ("corrupt", Self.request([(small.prefix(70).base64EncodedString(), "")]), nil, "image_decode_failed", "/input_data/data/0/0"),
+            ("pixels", Self.request([(png.base64EncodedString(), "")]), nil, "image_too_large", "/input_data/data/0/0"),
         ]
         for c in cases { try client.send(c.body, id: c.id, to: topology.requestQueue, headers: c.headers) }
         try client.send(Self.request([("", "nowhere to answer")]), id: "noreply", to: topology.requestQueue, replyTo: "")
@@ -118,8 +124,14 @@ final class WorkerTests: XCTestCase {
             letters = try reader.browse(limit: 100)
             Thread.sleep(forTimeInterval: 0.1)
         }
-        let codes = Dictionary(letters.map { ($0.delivery.properties.correlationID ?? "?", $0.record.error.code.rawValue) }) { a, _ in a }
-        for c in cases { XCTAssertEqual(codes[c.id], c.code, c.id) }
+        let records = Dictionary(letters.map { ($0.delivery.properties.correlationID ?? "?", $0.record) }) { a, _ in a }
+        let codes = records.mapValues(\.error.code.rawValue)
+        for c in cases {
+            XCTAssertEqual(codes[c.id], c.code, c.id)
+            XCTAssertEqual(records[c.id]?.error.pointer, c.pointer, "\(c.id): the x-clipq-error-pointer header")
+            XCTAssertFalse(records[c.id]?.error.message.isEmpty ?? true, "\(c.id): the x-clipq-error-message header")
+            XCTAssertEqual(records[c.id]?.properties["reply_to"]?.string, client.replyQueue, "\(c.id): original properties kept")
+        }
         XCTAssertEqual(codes["noreply"], "missing_reply_to")
         XCTAssertEqual(letters.count, cases.count + 1)
         let sent = Dictionary(uniqueKeysWithValues: cases.map { ($0.id, $0.body) })
