@@ -62,8 +62,9 @@ public final class Worker: @unchecked Sendable {
     private let outcomes: OutcomeBuilder
     private let batcher: DynamicBatcher<Lane, Item>
     private let onEvent: @Sendable (WorkerEvent) -> Void
-    private let ingestSlots: DispatchSemaphore
-    private let ingestQueue = DispatchQueue(label: "clipq.ingest", attributes: .concurrent)
+    /// The ingest pool: at most `ingestThreads` requests are checked and fetched at once; the
+    /// rest wait as queued operations, not as blocked threads.
+    private let ingestQueue = OperationQueue()
     private var link: BrokerLink?
     private let encoderDone = DispatchSemaphore(value: 0)
 
@@ -80,7 +81,8 @@ public final class Worker: @unchecked Sendable {
             topology: settings.link.topology, workerID: settings.workerID, modelName: settings.modelName,
             replies: try ReplyEncoder())
         batcher = DynamicBatcher(policies: [.image: settings.imageBatch, .text: settings.textBatch])
-        ingestSlots = DispatchSemaphore(value: max(1, settings.ingestThreads))
+        ingestQueue.maxConcurrentOperationCount = max(1, settings.ingestThreads)
+        ingestQueue.name = "clipq.ingest"
     }
 
     /// Connects and serves until `stop`.
@@ -113,11 +115,7 @@ public final class Worker: @unchecked Sendable {
 
     private func accept(_ id: DeliveryID, _ delivery: AMQPDelivery) {
         let job = RequestJob(id: id, delivery: delivery, received: .now, deadline: Self.deadline(of: delivery.properties))
-        ingestQueue.async { [self] in
-            ingestSlots.wait()
-            defer { ingestSlots.signal() }
-            ingest(job)
-        }
+        ingestQueue.addOperation { [self] in ingest(job) }
     }
 
     private func ingest(_ job: RequestJob) {

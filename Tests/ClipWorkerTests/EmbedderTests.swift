@@ -69,7 +69,8 @@ final class EmbedderTests: XCTestCase {
 
 /// When a request stops being worth computing.
 final class DeadlineTests: XCTestCase {
-    private let now = Int64(Date().timeIntervalSince1970 * 1000)
+    /// Read at each use: XCTest makes every test object before it runs the first test.
+    private var now: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     private func remaining(_ properties: AMQPProperties) -> Double? {
         Worker.deadline(of: properties).map { ($0 - .now) / .milliseconds(1) }
