@@ -144,7 +144,8 @@ public final class Worker: @unchecked Sendable {
                 if let tokens = prepared.tokenIDs { batchItems.append((Item(job: job, row: row, tokenIDs: tokens), .text)) }
             }
             if !batcher.submit(batchItems, deadline: job.deadline) {
-                fail(job, ClipError(.internal, "the worker is shutting down"))
+                // Shutting down: not the request's fault. Back to the queue for another worker.
+                link?.finish(Outcome(delivery: job.id, publishes: [], settlement: .requeue))
             }
         }
     }
