@@ -143,11 +143,11 @@ final class CArena {
     private var allocations: [UnsafeMutableRawPointer] = []
 
     deinit {
-        for allocation in allocations { free(allocation) }
+        for allocation in allocations { allocation.deallocate() }
     }
 
     private func allocate(bytes count: Int) -> UnsafeMutableRawPointer {
-        let pointer = malloc(max(count, 1))!  // an allocation failure here is out of memory: nothing to recover
+        let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1), alignment: 16)
         allocations.append(pointer)
         return pointer
     }

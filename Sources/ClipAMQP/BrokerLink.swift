@@ -156,8 +156,7 @@ public final class BrokerLink: @unchecked Sendable {
     public func stop(timeout: Duration) -> Bool {
         lock.withLock { stopRequested = true }
         wake()
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        return finished.wait(timeout: .now() + seconds) == .success
+        return finished.wait(timeout: .now() + timeout / .seconds(1)) == .success
     }
 
     private var isStopping: Bool { lock.withLock { stopRequested } }

@@ -98,7 +98,7 @@ public final class DynamicBatcher<Lane: Hashable & Sendable, Payload: Sendable>:
             if let dueLane { return takeBatch(dueLane.lane, now: now) }
             if isClosed { return nil }
             if let earliestDue {
-                _ = condition.wait(until: Date(timeIntervalSinceNow: Self.seconds(earliestDue - now)))
+                _ = condition.wait(until: Date(timeIntervalSinceNow: (earliestDue - now) / .seconds(1)))
             } else {
                 condition.wait()
             }
@@ -128,10 +128,5 @@ public final class DynamicBatcher<Lane: Hashable & Sendable, Payload: Sendable>:
         entries.removeFirst(taken)
         queues[lane] = entries
         return Batch(lane: lane, items: items, expired: expired)
-    }
-
-    private static func seconds(_ duration: Duration) -> TimeInterval {
-        let (seconds, attoseconds) = duration.components
-        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
     }
 }

@@ -110,7 +110,7 @@ private final class BenchClient {
 }
 
 private func seconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    d / .seconds(1)
 }
 
 private func median(_ values: [Double]) -> Double {

@@ -92,7 +92,7 @@ final class JSONLog: Sendable {
             case .connected(let generation): line(["event": "connected", "generation": .number(Double(generation))])
             case .connectionLost(let generation, let error, let retryIn):
                 line(["event": "connection_lost", "generation": .number(Double(generation)), "error": .string(error.description),
-                      "retry_in_ms": .number(Double(retryIn.components.seconds * 1000 + retryIn.components.attoseconds / 1_000_000_000_000_000))])
+                      "retry_in_ms": .number(retryIn / .milliseconds(1))])
             case .returned(let returned):
                 line(["event": "reply_unroutable", "reply_to": .string(returned.routingKey),
                       "correlation_id": returned.properties.correlationID.map(JSONValue.string) ?? .null,
