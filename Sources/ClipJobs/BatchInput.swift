@@ -72,7 +72,7 @@ public struct BatchInput: Sendable {
 
     /// A CSV file with a header naming an `image` and/or a `text` column (others are ignored).
     static func csvRows(_ bytes: [UInt8], file: String) throws(JobError) -> [BatchRow] {
-        let records = csvRecords(bytes)
+        let records = csvRecords(bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes)  // Excel's BOM
         guard let header = records.first else { return [] }
         let imageColumn = header.firstIndex(of: "image"), textColumn = header.firstIndex(of: "text")
         guard imageColumn != nil || textColumn != nil else {

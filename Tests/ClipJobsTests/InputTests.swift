@@ -23,6 +23,9 @@ final class InputTests: XCTestCase {
         XCTAssertEqual(input.rows[4].text, "a multi-line\ncaption", "columns found by name, in any order")
         XCTAssertEqual(input.rows[5].problem?.code, .schemaViolation)
         XCTAssertNil(input.rows[0].problem)
+        let excel = try BatchInput.csvRows([0xEF, 0xBB, 0xBF] + Array("image,text\r\n,hello\r\n".utf8), file: "x.csv")
+        XCTAssertEqual(excel.map(\.text), ["hello"], "a byte-order mark does not hide the header")
+        XCTAssertThrowsError(try BatchInput.csvRows(Array("a,b\n1,2\n".utf8), file: "x.csv"))
     }
 
     func testJSONLFile() throws {
