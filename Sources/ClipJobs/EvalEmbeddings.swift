@@ -34,6 +34,9 @@ public struct EvalEmbeddings: Sendable {
         }
         let imageMatrix = try NPYMatrix(contentsOf: folder.appendingPathComponent(NPYWriter.imageFile).path)
         let textMatrix = try NPYMatrix(contentsOf: folder.appendingPathComponent(NPYWriter.textFile).path)
+        guard imageMatrix.columns == textMatrix.columns else {
+            throw JobError(.input, "image embeddings have \(imageMatrix.columns) values, text embeddings \(textMatrix.columns)")
+        }
         images = []
         captions = []
         owner = []

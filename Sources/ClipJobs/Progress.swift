@@ -36,8 +36,7 @@ public final class Progress {
     }
 
     func line() -> String {
-        let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - started).components.seconds)
+        let seconds = (ContinuousClock.now - started) / .seconds(1)
         let rate = seconds > 0 ? Double(done) / seconds : 0
         let left = total - base - done
         let eta = rate > 0 ? Self.duration(Double(left) / rate) : "?"

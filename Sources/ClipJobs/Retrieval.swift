@@ -45,14 +45,16 @@ func l2Unit(_ v: [Float]) -> [Float] {
 
 /// a · bᵀ for rows of equal width, through BLAS (a Flickr30k test split is 25000 x 1000).
 func similarities(_ a: [[Float]], _ b: [[Float]]) -> [[Float]] {
-    guard let width = a.first?.count, !b.isEmpty else { return a.map { _ in [] } }
+    guard let width = a.first?.count, !b.isEmpty, (a + b).allSatisfy({ $0.count == width }) else {
+        return a.map { row in b.map { zip(row, $0).reduce(0) { $0 + $1.0 * $1.1 } } }  // what BLAS cannot take, slowly
+    }
     let flatA = a.flatMap { $0 }, flatB = b.flatMap { $0 }
     var c = [Float](repeating: 0, count: a.count * b.count)
     c.withUnsafeMutableBufferPointer { c in
         flatA.withUnsafeBufferPointer { pa in
             flatB.withUnsafeBufferPointer { pb in
-                gemm(c.baseAddress!, pa.baseAddress!, pb.baseAddress!, transposeB: true,
-                     m: a.count, n: b.count, k: width, lda: width, ldb: width, ldc: b.count)
+                guard let c = c.baseAddress, let pa = pa.baseAddress, let pb = pb.baseAddress else { return }
+                gemm(c, pa, pb, transposeB: true, m: a.count, n: b.count, k: width, lda: width, ldb: width, ldc: b.count)
             }
         }
     }

@@ -73,3 +73,12 @@ final class RetrievalTests: XCTestCase {
         XCTAssertLessThan(recall.textToImage[1]!, 100, "the noise makes some queries miss: the test can tell")
     }
 }
+
+extension RetrievalTests {
+    func testSimilaritiesThroughBLASEqualPlainDotProducts() {
+        let a: [[Float]] = [[1, 2, 3], [-1, 0.5, 2]], b: [[Float]] = [[0, 1, 0], [2, 2, -1], [1, 1, 1]]
+        let plain = a.map { row in b.map { zip(row, $0).reduce(0) { $0 + $1.0 * $1.1 } } }
+        XCTAssertEqual(similarities(a, b), plain)
+        XCTAssertEqual(similarities([[1, 2]], [[3, 4, 5]]), [[11]], "mismatched widths do not crash")
+    }
+}
