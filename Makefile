@@ -3,11 +3,11 @@ SWIFT        ?= swift
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev \
                 libcurl4-openssl-dev libturbojpeg0-dev libspng-dev rabbitmq-server
-PY_MODULES   := jsonschema pika
+PY_MODULES   := jsonschema pika numpy
 
 .PHONY: setup build test run clean bench bench-worker bench-tokenizer bench-image
 
-## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika), that are missing
+## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy), that are missing
 setup:
 	@missing=$$(for p in $(APT_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \

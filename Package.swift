@@ -48,6 +48,7 @@ let package = Package(
 
         .target(name: "ClipClient", dependencies: ["ClipAMQP", "ClipSchema"]),
         .target(name: "ClipWorker", dependencies: ["ClipSchema", "ClipImage", "ClipText", "ClipModel", "ClipBatch", "ClipAMQP"]),
+        .target(name: "ClipJobs", dependencies: ["ClipWorker", "ClipSchema", "ClipAMQP", "ClipTensor"]),
 
         // The kernels are hot loops over SIMD types, which run ~100x slower unoptimized: keep them
         // optimized in debug builds too, so that the tests (which run a real model) stay fast.
@@ -62,6 +63,7 @@ let package = Package(
                 "ClipImage",
                 "ClipAMQP",
                 "ClipWorker",
+                "ClipJobs",
                 "ClipClient",
                 "ClipTensor",
                 "ClipModel",
@@ -77,9 +79,10 @@ let package = Package(
         .testTarget(name: "ClipTextTests", dependencies: ["ClipText"]),
         .testTarget(name: "ClipBatchTests", dependencies: ["ClipBatch"]),
         .testTarget(name: "ClipWorkerTests", dependencies: ["ClipWorker", "ClipTestSupport"]),
+        .testTarget(name: "ClipJobsTests", dependencies: ["ClipJobs", "ClipTestSupport"]),
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
-        .testTarget(name: "ClipqTests", dependencies: ["clipq", "ClipTestSupport", "ClipAMQP", "ClipSchema", "ClipWorker", "ClipClient"]),
+        .testTarget(name: "ClipqTests", dependencies: ["clipq", "ClipTestSupport", "ClipAMQP", "ClipSchema", "ClipWorker", "ClipClient", "ClipJobs"]),
         .testTarget(name: "ClipImageTests", dependencies: ["ClipImage", "ClipTestSupport"]),
         .testTarget(name: "ClipTensorTests", dependencies: ["ClipTensor"]),
         .testTarget(name: "ClipModelTests", dependencies: ["ClipModel"]),
