@@ -1,4 +1,5 @@
 import ClipTensor
+import ClipWorker
 
 /// Recall@K of zero-shot retrieval in the CLIP paper's protocol, in percent.
 ///
@@ -18,7 +19,7 @@ public struct RetrievalRecall: Equatable, Sendable {
 /// `images`: one embedding per image; `captions`: one per caption, `owner[c]` the index of
 /// caption c's image. Every image needs at least one caption.
 public func retrievalRecall(images: [[Float]], captions: [[Float]], owner: [Int], ks: [Int] = [1, 5, 10]) -> RetrievalRecall {
-    let scores = similarities(captions.map(l2Unit), images.map(l2Unit))  // [captions][images]
+    let scores = similarities(captions.map(l2Normalized), images.map(l2Normalized))  // [captions][images]
     var textRanks: [Int] = []
     for (c, row) in scores.enumerated() {
         let right = row[owner[c]]
@@ -36,11 +37,6 @@ public func retrievalRecall(images: [[Float]], captions: [[Float]], owner: [Int]
     return RetrievalRecall(
         textToImage: Dictionary(uniqueKeysWithValues: ks.map { ($0, recall(textRanks, $0)) }),
         imageToText: Dictionary(uniqueKeysWithValues: ks.map { ($0, recall(imageRanks, $0)) }))
-}
-
-func l2Unit(_ v: [Float]) -> [Float] {
-    let norm = v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
-    return norm > 0 ? v.map { $0 / norm } : v
 }
 
 /// a · bᵀ for rows of equal width, through BLAS (a Flickr30k test split is 25000 x 1000).
