@@ -20,6 +20,7 @@ Exit status: 0 when every file is in place and verified, 1 otherwise.
 """
 import argparse
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -42,10 +43,22 @@ def sha256_of(path):
 def hub_sha256(headers):
     """The hub's SHA-256 of an LFS file (its ETag), or None for small files (a git blob id)."""
     for name in ("X-Linked-ETag", "ETag"):
-        value = (headers.get(name) or "").strip().strip('"').removeprefix("W/").strip('"').lower()
+        value = (headers.get(name) or "").strip().removeprefix("W/").strip('"').lower()
         if HEX64.match(value):
             return value
     return None
+
+
+class RecordingRedirects(urllib.request.HTTPRedirectHandler):
+    """Keeps the hub's X-Linked-ETag, which is on its redirect to the storage, not on the file."""
+    linked = None
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        RecordingRedirects.linked = RecordingRedirects.linked or hub_sha256(headers)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+OPENER = urllib.request.build_opener(RecordingRedirects)
 
 
 def download(url, part, timeout):
@@ -55,7 +68,8 @@ def download(url, part, timeout):
     if have:
         request.add_header("Range", f"bytes={have}-")
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        RecordingRedirects.linked = None
+        response = OPENER.open(request, timeout=timeout)
     except urllib.error.HTTPError as error:
         if error.code == 416 and have:  # nothing left to fetch: part is complete (or too long; the hash decides)
             return error.headers
@@ -86,7 +100,7 @@ def fetch(name, expected, base_url, out, record, timeout):
           file=sys.stderr)
     headers = download(url, part, timeout)
     got = sha256_of(part)
-    want = expected or hub_sha256(headers)
+    want = expected or RecordingRedirects.linked or hub_sha256(headers)
     if want is None and not record:
         raise ValueError(f"no known sha256 (manifest null, no hub header); got {got}: check it and run with --record")
     if want is not None and got != want:
@@ -115,7 +129,7 @@ def main():
     for name, expected in manifest["files"].items():
         try:
             manifest["files"][name] = fetch(name, expected, base_url, out, args.record, args.timeout)
-        except (OSError, ValueError, urllib.error.URLError) as error:
+        except (OSError, ValueError, http.client.HTTPException) as error:
             print(f"{name}: FAILED: {error}", file=sys.stderr)
             failed = True
     if args.record:

@@ -249,6 +249,52 @@ final class DeployTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("config.json.part").path), "not resumed")
     }
 
+    /// A manifest without hashes (the real model's, until filled): the weights are checked
+    /// against the SHA-256 the hub puts on its redirect (X-Linked-ETag), a small file without
+    /// one is refused, and `--record` writes what was downloaded into the manifest.
+    func testMakeModelUsesTheHubsHashAndRecordsUnknownOnesOnlyWhenAsked() throws {
+        let tiny = CLI.fixtures.appendingPathComponent("tiny-clip")
+        let weights = Array(try Data(contentsOf: tiny.appendingPathComponent("model.safetensors")))
+        let config = Array(try Data(contentsOf: tiny.appendingPathComponent("config.json")))
+        let weightsHash = "7c11008104e146cd2294ee84b1f6ec0c4678d8bc3eb2f0e13232564ddda726e9"
+        let server = try LoopbackServer { path, _ in
+            switch path {
+            case "/hub/model.safetensors":
+                return .status(302, headers: ["Location: /storage/weights", "X-Linked-ETag: \"\(weightsHash)\""])
+            case "/bad/model.safetensors":
+                return .status(302, headers: ["Location: /storage/weights", "X-Linked-ETag: \"\(String(repeating: "0", count: 64))\""])
+            case "/storage/weights": return .status(200, body: weights)
+            case "/hub/config.json", "/bad/config.json": return .status(200, headers: ["ETag: \"0a1b2c\""], body: config)
+            default: return .status(404)
+            }
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("clipq-hub-\(getpid())")
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let manifest = directory.appendingPathComponent("manifest.json")
+        try #"{"name": "m", "base_url": "unused", "files": {"model.safetensors": null, "config.json": null}}"#
+            .write(to: manifest, atomically: true, encoding: .utf8)
+        let script = Self.root.appendingPathComponent("scripts/fetch-model.py").path
+        func fetch(_ base: String, _ extra: [String] = []) throws -> (status: Int32, output: String) {
+            try Self.run(["python3", script, "--manifest", manifest.path, "--out", directory.appendingPathComponent("m").path,
+                          "--base-url", server.url(base)] + extra)
+        }
+
+        let lying = try fetch("/bad")
+        XCTAssertEqual(lying.status, 1)
+        XCTAssertTrue(lying.output.contains("model.safetensors: FAILED: sha256 mismatch"), lying.output)
+        let unknown = try fetch("/hub")
+        XCTAssertEqual(unknown.status, 1, "config.json has no known hash")
+        XCTAssertTrue(unknown.output.contains("model.safetensors: sha256 ok (\(weightsHash))"), unknown.output)
+        XCTAssertTrue(unknown.output.contains("config.json: FAILED: no known sha256"), unknown.output)
+        let recorded = try fetch("/hub", ["--record"])
+        XCTAssertEqual(recorded.status, 0, recorded.output)
+        let files = try JSONParser().parse(Array(try Data(contentsOf: manifest)))["files"]
+        XCTAssertEqual(files?["model.safetensors"]?.string, weightsHash)
+        XCTAssertEqual(files?["config.json"]?.string, "601b3e644f48323a8d5d1fe6752a57235fa487e80ecfcf557bff15ac9904c4c9")
+    }
+
     // MARK: - Clients
 
     /// Deploy/clients/shell/clipq-request.sh (amqp-tools) against a real worker.
