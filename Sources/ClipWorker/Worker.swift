@@ -99,8 +99,10 @@ public final class Worker: @unchecked Sendable {
                 self?.track(event)
                 onEvent(.link(event))
             })
-        self.link = link
-        healthLock.withLock { encoderRunning = true }
+        healthLock.withLock {  // the health thread may already be asking
+            self.link = link
+            encoderRunning = true
+        }
         let thread = Thread { [self] in
             encodeLoop()
             healthLock.withLock { encoderRunning = false }
@@ -126,7 +128,8 @@ public final class Worker: @unchecked Sendable {
 
     /// Liveness: the link thread and the encoder thread run.
     public var isAlive: Bool {
-        (link?.isRunning ?? false) && healthLock.withLock { encoderRunning }
+        let (link, encoderRunning) = healthLock.withLock { (self.link, self.encoderRunning) }
+        return (link?.isRunning ?? false) && encoderRunning
     }
 
     /// Readiness: connected to the broker (the model was loaded before the worker existed)
