@@ -2,12 +2,12 @@
 SWIFT        ?= swift
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev \
-                libcurl4-openssl-dev libturbojpeg0-dev libspng-dev rabbitmq-server
-PY_MODULES   := jsonschema pika numpy
+                libcurl4-openssl-dev libturbojpeg0-dev libspng-dev rabbitmq-server amqp-tools
+PY_MODULES   := jsonschema pika numpy yaml
 
-.PHONY: setup build test run clean bench bench-worker bench-tokenizer bench-image
+.PHONY: setup build test run model clean bench bench-worker bench-tokenizer bench-image
 
-## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy), that are missing
+## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy, yaml), that are missing
 setup:
 	@missing=$$(for p in $(APT_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
@@ -17,7 +17,8 @@ setup:
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	@for m in $(PY_MODULES); do python3 -c "import $$m" 2>/dev/null || { \
-	    echo "setup: pip install $$m"; python3 -m pip install -q $$m; }; done
+	    p=$$m; [ $$m = yaml ] && p=pyyaml; \
+	    echo "setup: pip install $$p"; python3 -m pip install -q $$p; }; done
 
 ## build: release build of the clipq executable
 build: setup
@@ -30,6 +31,11 @@ test: setup
 ## run: a private RabbitMQ under .run/ and one worker (CLIPQ_MODEL, or the real model in models/, or the tiny test model)
 run: build
 	scripts/run-local.sh
+
+## model: download openai/clip-vit-large-patch14-336 into models/, SHA-256 verified, resumable
+## (CLIPQ_MODEL_BASE_URL: a mirror instead of the Hugging Face hub; MODEL_ARGS=--record on first use, see README)
+model:
+	python3 scripts/fetch-model.py $(MODEL_ARGS)
 
 ## bench: encoder speed on a ViT-L/14@336 with random weights (written to models/ on first use),
 ## then PyTorch on the same work where torch is installed

@@ -99,6 +99,7 @@ public final class BrokerLink: @unchecked Sendable {
     // Guarded by `lock`:
     private var inbox: [Outcome] = []
     private var stopRequested = false
+    private var running = false
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
 
@@ -137,10 +138,14 @@ public final class BrokerLink: @unchecked Sendable {
     public func start() {
         let thread = Thread { [self] in
             run()
+            lock.withLock { running = false }
             finished.signal()
         }
         thread.name = "clipq-amqp"
-        lock.withLock { self.thread = thread }
+        lock.withLock {
+            self.thread = thread
+            running = true
+        }
         thread.start()
     }
 
@@ -160,6 +165,9 @@ public final class BrokerLink: @unchecked Sendable {
     }
 
     private var isStopping: Bool { lock.withLock { stopRequested } }
+
+    /// Whether the link thread runs (from `start` until it has closed after `stop`).
+    public var isRunning: Bool { lock.withLock { running } }
 
     private func wake() {
         var byte: UInt8 = 1

@@ -67,6 +67,11 @@ public final class Worker: @unchecked Sendable {
     private let ingestQueue = OperationQueue()
     private var link: BrokerLink?
     private let encoderDone = DispatchSemaphore(value: 0)
+    /// For the health probes; guarded by `healthLock`.
+    private let healthLock = NSLock()
+    private var connected = false
+    private var stopping = false
+    private var encoderRunning = false
 
     public init(
         settings: WorkerSettings, encoder: any EmbeddingEncoder, preparer: RowPreparer,
@@ -90,10 +95,17 @@ public final class Worker: @unchecked Sendable {
         let link = BrokerLink(
             settings.link,
             onDelivery: { [weak self] id, delivery in self?.accept(id, delivery) },
-            onEvent: { [onEvent] event in onEvent(.link(event)) })
-        self.link = link
+            onEvent: { [weak self, onEvent] event in
+                self?.track(event)
+                onEvent(.link(event))
+            })
+        healthLock.withLock {  // the health thread may already be asking
+            self.link = link
+            encoderRunning = true
+        }
         let thread = Thread { [self] in
             encodeLoop()
+            healthLock.withLock { encoderRunning = false }
             encoderDone.signal()
         }
         thread.name = "clipq-encoder"
@@ -105,10 +117,33 @@ public final class Worker: @unchecked Sendable {
     /// Returns false if in-flight work outlived `timeout` (the broker redelivers it).
     @discardableResult
     public func stop(timeout: Duration) -> Bool {
+        healthLock.withLock { stopping = true }
         let drained = link?.stop(timeout: timeout) ?? true
         batcher.close()
         encoderDone.wait()
         return drained
+    }
+
+    // MARK: - Health (any thread)
+
+    /// Liveness: the link thread and the encoder thread run.
+    public var isAlive: Bool {
+        let (link, encoderRunning) = healthLock.withLock { (self.link, self.encoderRunning) }
+        return (link?.isRunning ?? false) && encoderRunning
+    }
+
+    /// Readiness: connected to the broker (the model was loaded before the worker existed)
+    /// and not stopping; false during a reconnect and from SIGTERM on.
+    public var isReady: Bool {
+        healthLock.withLock { connected && !stopping && encoderRunning }
+    }
+
+    private func track(_ event: LinkEvent) {
+        switch event {
+        case .connected: healthLock.withLock { connected = true }
+        case .connectionLost: healthLock.withLock { connected = false }
+        default: break
+        }
     }
 
     // MARK: - Ingest (pool threads)

@@ -37,6 +37,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Seconds to finish in-flight work after SIGTERM before leaving it to the broker.")
     var drainSeconds: Int = 60
 
+    @Option(help: "Serve GET /healthz (alive) and /readyz (connected, model loaded, not stopping) on this TCP port, all interfaces (off by default). Env CLIPQ_HEALTH_PORT.")
+    var healthPort: UInt16? = env("CLIPQ_HEALTH_PORT").flatMap { UInt16($0) }
+
     func run() throws {
         let log = JSONLog()
         let embedder = try model.embedder()
@@ -50,6 +53,9 @@ struct WorkerCommand: ParsableCommand {
         settings.textBatch = BatchPolicy(maxBatch: max(model.maxBatch, 64), maxWait: .milliseconds(maxWaitMs))
         settings.ingestThreads = ingestThreads
         let worker = try Worker(settings: settings, encoder: embedder.encoder, preparer: embedder.preparer, onEvent: log.record)
+        let health = try healthPort.map { port in
+            try HealthServer(port: port, isAlive: { worker.isAlive }, isReady: { worker.isReady })
+        }
 
         let stop = DispatchSemaphore(value: 0)
         let signals = [SIGTERM, SIGINT].map { number in
@@ -60,12 +66,14 @@ struct WorkerCommand: ParsableCommand {
             return source
         }
         log.line(["event": "started", "worker": .string(settings.workerID), "model": .string(settings.modelName),
-                  "broker": .string(settings.link.settings.url.description), "queue": .string(broker.queue)])
+                  "broker": .string(settings.link.settings.url.description), "queue": .string(broker.queue),
+                  "health_port": health.map { .number(Double($0.port)) } ?? .null])
         worker.start()
         stop.wait()
         log.line(["event": "stopping"])
         let drained = worker.stop(timeout: .seconds(drainSeconds))
         log.line(["event": "stopped", "drained": .bool(drained)])
+        health?.stop()
         withExtendedLifetime(signals) {}
     }
 }

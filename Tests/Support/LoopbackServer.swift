@@ -12,16 +12,31 @@ public final class LoopbackServer: @unchecked Sendable {
         case trickle(total: Int, chunk: Int, every: Double)
         /// Chunked transfer with no length, 64 KiB at a time, until the client hangs up.
         case endless
+        /// Headers promising `declaredLength` bytes, then only `body`, then the connection closes.
+        case cut(Int, headers: [String] = [], body: [UInt8], declaredLength: Int)
+    }
+
+    /// One request as the route sees it: the path, how many times it was asked for (from 1),
+    /// and the header lines (lower-cased names).
+    public struct Request: Sendable {
+        public var path: String
+        public var n: Int
+        public var headers: [String: String]
     }
 
     public let port: UInt16
     private let listener: Int32
-    private let route: @Sendable (String, Int) -> Reply
+    private let route: @Sendable (Request) -> Reply
     private let lock = NSLock()
     private var counts: [String: Int] = [:]
 
     /// `route(path, n)` answers the n-th request (from 1) for `path`.
-    public init(route: @escaping @Sendable (String, Int) -> Reply) throws {
+    public convenience init(route: @escaping @Sendable (String, Int) -> Reply) throws {
+        try self.init(requests: { route($0.path, $0.n) })
+    }
+
+    /// `requests(request)` answers each request, with its headers (for Range requests).
+    public init(requests route: @escaping @Sendable (Request) -> Reply) throws {
         self.route = route
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
@@ -69,16 +84,26 @@ public final class LoopbackServer: @unchecked Sendable {
             if n <= 0 { return }
             request += buffer[0..<n]
         }
-        let line = String(decoding: request.prefix { $0 != 13 }, as: UTF8.self).split(separator: " ")
+        let lines = String(decoding: request, as: UTF8.self).components(separatedBy: "\r\n")
+        let line = lines[0].split(separator: " ")
         guard line.count >= 2 else { return }
+        var headers: [String: String] = [:]
+        for header in lines.dropFirst() {
+            guard let colon = header.firstIndex(of: ":") else { continue }
+            headers[header[..<colon].lowercased()] = header[header.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
         let path = String(line[1])
         let n = lock.withLock { () -> Int in
             counts[path, default: 0] += 1
             return counts[path, default: 0]
         }
-        switch route(path, n) {
+        switch route(Request(path: path, n: n, headers: headers)) {
         case .status(let code, let headers, let body):
             let head = (["HTTP/1.1 \(code) X", "Content-Length: \(body.count)", "Connection: close"] + headers)
+                .joined(separator: "\r\n") + "\r\n\r\n"
+            _ = send(client, Array(head.utf8) + body)
+        case .cut(let code, let headers, let body, let declaredLength):
+            let head = (["HTTP/1.1 \(code) X", "Content-Length: \(declaredLength)", "Connection: close"] + headers)
                 .joined(separator: "\r\n") + "\r\n\r\n"
             _ = send(client, Array(head.utf8) + body)
         case .trickle(let total, let chunk, let every):

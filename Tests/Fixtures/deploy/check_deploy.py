@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Checks Deploy/ as far as a machine without Docker or Kubernetes can (run by DeployTests):
+every YAML and JSON file parses and carries what the deployment relies on, and the runtime
+image installs a Debian package for every shared library the built clipq needs.
+
+    python3 Tests/Fixtures/deploy/check_deploy.py REPO_ROOT PATH_TO_BUILT_CLIPQ
+
+Prints one line per failed check and exits 1 if any failed.
+"""
+import configparser
+import json
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+
+root, binary = sys.argv[1], sys.argv[2]
+deploy = os.path.join(root, "Deploy")
+failures = []
+
+
+def check(condition, what):
+    if not condition:
+        failures.append(what)
+
+
+def load_yaml(name):
+    with open(os.path.join(deploy, name)) as f:
+        return [doc for doc in yaml.safe_load_all(f) if doc is not None]
+
+
+# --- compose.yaml -------------------------------------------------------------------------
+(compose,) = load_yaml("compose.yaml")
+services = compose["services"]
+check("management" in services["rabbitmq"]["image"], "compose: rabbitmq has the management UI")
+check("15672:15672" in " ".join(services["rabbitmq"].get("ports", [])), "compose: management UI port published")
+check("healthcheck" in services["rabbitmq"], "compose: rabbitmq healthcheck")
+worker = services["worker"]
+check(worker["build"]["dockerfile"] == "Deploy/Dockerfile", "compose: worker built from Deploy/Dockerfile")
+check("replicas" in worker.get("deploy", {}), "compose: worker replicas")
+check("/readyz" in " ".join(worker["healthcheck"]["test"]), "compose: worker healthcheck on /readyz")
+check(any(v.endswith(":/models:ro") for v in worker["volumes"]), "compose: model volume mounted read-only")
+check(worker["environment"].get("CLIPQ_HEALTH_PORT") == "8080", "compose: worker health port")
+check(worker["depends_on"]["topology"]["condition"] == "service_completed_successfully",
+      "compose: workers start after the definitions are loaded")
+topology = services["topology"]
+check(any(v.startswith("./rabbitmq/definitions.json:") for v in topology["volumes"]), "compose: definitions mounted")
+check(any("/api/definitions" in str(a) for a in topology["command"]), "compose: definitions posted to the management API")
+
+# --- Kubernetes ---------------------------------------------------------------------------
+docs = load_yaml("kubernetes/worker.yaml") + load_yaml("kubernetes/keda.yaml")
+kinds = {d["kind"]: d for d in docs}
+for kind in ["Deployment", "PodDisruptionBudget", "ScaledObject", "TriggerAuthentication"]:
+    check(kind in kinds, f"kubernetes: a {kind}")
+    check(all(k in kinds.get(kind, {}) for k in ["apiVersion", "metadata", "spec"]), f"kubernetes: {kind} is complete")
+deployment = kinds["Deployment"]
+pod = deployment["spec"]["template"]["spec"]
+labels = deployment["spec"]["template"]["metadata"]["labels"]
+check(deployment["spec"]["selector"]["matchLabels"].items() <= labels.items(), "kubernetes: selector matches the pod labels")
+check(kinds["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"].items() <= labels.items(), "kubernetes: PDB selects the pods")
+(container,) = pod["containers"]
+args = container.get("args", [])
+drain = int(args[args.index("--drain-seconds") + 1]) if "--drain-seconds" in args else 60
+check(pod["terminationGracePeriodSeconds"] > drain, "kubernetes: grace period longer than --drain-seconds")
+check(pod["securityContext"]["runAsNonRoot"] is True, "kubernetes: non-root")
+check(container["readinessProbe"]["httpGet"]["path"] == "/readyz", "kubernetes: readiness probe on /readyz")
+check(container["livenessProbe"]["httpGet"]["path"] == "/healthz", "kubernetes: liveness probe on /healthz")
+env = {e["name"]: e.get("value") for e in container["env"]}
+ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+check(str(ports.get("health")) == env.get("CLIPQ_HEALTH_PORT"), "kubernetes: probes reach the worker's health port")
+
+
+def mebibytes(quantity):
+    number, unit = re.fullmatch(r"(\d+)(Mi|Gi)", quantity).groups()
+    return int(number) * (1024 if unit == "Gi" else 1)
+
+
+resources = container["resources"]
+# ViT-L/14@336 fp32 peaks at 1.95 GB resident (README Performance).
+check(mebibytes(resources["requests"]["memory"]) * 2**20 >= 1.95e9, "kubernetes: memory request covers the measured RSS")
+check(mebibytes(resources["limits"]["memory"]) >= mebibytes(resources["requests"]["memory"]), "kubernetes: limit >= request")
+mounts = {m["name"]: m for m in container["volumeMounts"]}
+check(mounts["models"].get("readOnly") is True, "kubernetes: model mounted read-only")
+scaled = kinds["ScaledObject"]["spec"]
+check(scaled["scaleTargetRef"]["name"] == deployment["metadata"]["name"], "keda: scales the Deployment")
+(trigger,) = scaled["triggers"]
+check(trigger["type"] == "rabbitmq" and trigger["metadata"]["queueName"] == "clipq.requests", "keda: on clipq.requests depth")
+check(trigger["authenticationRef"]["name"] == kinds["TriggerAuthentication"]["metadata"]["name"], "keda: authentication found")
+
+# --- systemd ------------------------------------------------------------------------------
+unit = configparser.ConfigParser(strict=False, interpolation=None)
+unit.optionxform = str
+unit.read(os.path.join(deploy, "systemd/clipq-worker@.service"))
+check(unit["Service"]["ExecStart"].split()[1] == "worker", "systemd: runs clipq worker")
+check(int(unit["Service"]["TimeoutStopSec"]) > 60, "systemd: stop timeout longer than the drain")
+check(unit["Install"]["WantedBy"] == "multi-user.target", "systemd: installable")
+
+# --- Dockerfile: the runtime stage installs a package for each library clipq links ----------
+with open(os.path.join(deploy, "Dockerfile")) as f:
+    dockerfile = f.read()
+stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
+check(len(stages) == 2, "Dockerfile: a build stage and a runtime stage")
+runtime = stages[-1]
+check(re.search(r"^USER (?!0|root)", runtime, flags=re.M) is not None, "Dockerfile: runtime runs as non-root")
+check("--static-swift-stdlib" in stages[0], "Dockerfile: Swift runtime linked statically")
+installed = set(re.findall(r"[a-z0-9][a-z0-9.+-]+", runtime.split("--no-install-recommends", 1)[-1].split("&&", 1)[0]))
+needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+)\]", subprocess.run(
+    ["readelf", "-d", binary], capture_output=True, text=True, check=True).stdout)
+base = {"libc6", "libgcc-s1", "libstdc++6"}  # in every Debian image
+for soname in needed:
+    if soname.startswith(("libswift", "libFoundation", "libdispatch", "libBlocksRuntime", "ld-linux")):
+        continue  # the Swift runtime: linked in with --static-swift-stdlib
+    path = subprocess.run(["sh", "-c", f"ldconfig -p | awk '$1 == \"{soname}\" {{print $NF; exit}}'"],
+                          capture_output=True, text=True).stdout.strip()
+    owner = ""
+    for candidate in [path, os.path.realpath(path)]:  # dpkg knows one of them (usrmerge)
+        owner = owner or subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True).stdout.split(":")[0]
+    check(owner in base or owner in installed, f"Dockerfile: runtime lacks {owner or '?'} for {soname}")
+
+# --- broker definitions -------------------------------------------------------------------
+with open(os.path.join(deploy, "rabbitmq/definitions.json")) as f:
+    definitions = json.load(f)
+for key in ["queues", "exchanges", "bindings", "policies"]:
+    check(key in definitions, f"definitions: {key}")
+
+for failure in failures:
+    print("FAIL:", failure)
+sys.exit(1 if failures else 0)
