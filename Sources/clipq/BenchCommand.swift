@@ -56,6 +56,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Tokens of the longest short caption, start and end tokens included.")
     var captionTokens: Int = 16
 
+    @Option(help: "Linear layers in fp32 (OpenBLAS) or bf16 (oneDNN). Env CLIPQ_PRECISION.")
+    var precision: Precision = defaultPrecision
+
     @Option(help: "Cores to use (default: all).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -65,11 +68,13 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--images, --rounds and --texts must be positive, --caption-tokens at least 6")
         }
         try Self.ensureModel(model)
-        say("clipq bench: \(model), OpenBLAS \(blasThreadCount) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) core(s)")
+        let precision = availablePrecision(precision)
+        say("clipq bench: \(model), \(precision.rawValue), OpenBLAS \(blasThreadCount) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) core(s)")
         say("  (figures are noisy on a shared machine: compare the ratios within this run)")
 
         var t = Date()
-        let clip = try CLIPModel.load(directory: dir, maxImagesPerPass: imagesPerPass, threads: threads)
+        let clip = try CLIPModel.load(directory: dir, maxImagesPerPass: imagesPerPass, threads: threads,
+                                      makeLinear: precision.linearFactory)
         let loadSeconds = Date().timeIntervalSince(t)
         let vision = clip.config.vision, text = clip.config.text
 
