@@ -16,6 +16,12 @@ public final class BFloat16Linear: LinearKernel, @unchecked Sendable {
     private let weightDescriptor: dnnl_memory_desc_t
     private let weights: UnsafeMutableRawPointer  // bf16, in weightDescriptor's layout
     private let primitives = Mutex<[Int: Primitive?]>([:])  // nil: oneDNN refused that row count
+    private let loadRows: Int
+
+    /// Row counts with a primitive kept, per layer. Texts bring a new row count with almost every
+    /// batch (the sum of their lengths); oneDNN's own primitive cache (1024 shapes, LRU, shared
+    /// by all layers) makes recreating an evicted one cheap, so this only bounds memory.
+    public static let keptRowCounts = 16
 
     /// The matmul's name in oneDNN (e.g. "brg:avx512_core_bf16"), for the benchmark's log.
     public let implementation: String
@@ -42,6 +48,7 @@ public final class BFloat16Linear: LinearKernel, @unchecked Sendable {
             weights.deallocate()
             throw error
         }
+        loadRows = rows
         primitives.withLock { $0[rows] = first }
     }
 
@@ -74,6 +81,9 @@ public final class BFloat16Linear: LinearKernel, @unchecked Sendable {
     private func primitive(rows: Int) -> Primitive? {
         primitives.withLock { cache in
             if let known = cache[rows] { return known }
+            if cache.count >= Self.keptRowCounts, let evicted = cache.keys.first(where: { $0 != loadRows }) {
+                cache[evicted] = nil
+            }
             let made = try? Primitive(engine, rows: rows, inFeatures, outFeatures, weights: weightDescriptor, bias: bias != nil)
             if made == nil {
                 warnOnce("oneDNN refused a bf16 matmul of \(rows) x \(inFeatures) -> \(outFeatures); that shape runs in fp32")

@@ -57,7 +57,7 @@ struct BenchCommand: ParsableCommand {
     var captionTokens: Int = 16
 
     @Option(help: "Linear layers in fp32 (OpenBLAS) or bf16 (oneDNN). Repeatable: each is measured in turn, in this run. Env CLIPQ_PRECISION.")
-    var precision: [Precision] = [defaultPrecision]
+    var precision: [Precision] = []
 
     @Option(help: "Cores to use (default: all).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -68,7 +68,8 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--images, --rounds and --texts must be positive, --caption-tokens at least 6")
         }
         try Self.ensureModel(model)
-        for precision in precision { try measure(availablePrecision(precision), dir) }
+        let asked: [Precision?] = precision.isEmpty ? [nil] : precision  // nil: CLIPQ_PRECISION, else fp32
+        for precision in asked { try measure(try availablePrecision(precision), dir) }
     }
 
     func measure(_ precision: Precision, _ dir: URL) throws {
@@ -104,15 +105,18 @@ struct BenchCommand: ParsableCommand {
                      gflopPerImage, flop(text.tower, tokens: text.maxPositions, extra: 0) / 1e9))
 
         // Rounds of: the linear layers' ceiling at the vision tower's shapes (sgemm's, and in bf16
-        // oneDNN's matmul's too: images are measured against the precision's own), then each workload. Contention
-        // from other processes comes and goes; ratios within a round are the figures to trust.
+        // oneDNN's matmul's too: images are measured against the precision's own), then each
+        // workload. Contention comes and goes; ratios within a round are the figures to trust.
         var ratios: [Double] = [], imageRates: [Double] = [], textRates: [Double] = [], captionRates: [Double] = []
         for round in 1...rounds {
             let rows = vision.positions * imagesPerPass
             let ceiling = linearCeiling(vision.tower, rows: rows)
+            var implementation = ""
             let bf16Ceiling = precision == .bf16
                 ? try linearCeiling(vision.tower, rows: rows) { w, n, k in
-                    try BFloat16Linear(weight: w, bias: nil, inFeatures: k, outFeatures: n, rows: rows)
+                    let kernel = try BFloat16Linear(weight: w, bias: nil, inFeatures: k, outFeatures: n, rows: rows)
+                    implementation = kernel.implementation
+                    return kernel
                 } : nil
             let attention = attentionThroughput(length: vision.positions, heads: vision.tower.heads,
                                                 headDim: vision.tower.headDim, workers: threads, seconds: 0.5)
@@ -131,7 +135,7 @@ struct BenchCommand: ParsableCommand {
             imageRates.append(imageRate)
             textRates.append(textRate)
             captionRates.append(captionRate)
-            let bf16Note = bf16Ceiling.map { String(format: ", bf16 matmul %.0f", $0) } ?? ""
+            let bf16Note = bf16Ceiling.map { String(format: ", bf16 matmul %.0f (%@)", $0, implementation) } ?? ""
             say(String(format: "round %d: sgemm %.0f GFLOP/s%@ (attention %.0f) | images %.3f/s = %.0f GFLOP/s = %.0f%% of the ceiling"
                          + " | 77-token texts %.1f/s | captions %.1f/s (%.0f GFLOP/s padded to %d)",
                          round, ceiling, bf16Note, attention, imageRate, imageRate * gflopPerImage, 100 * ratio,

@@ -93,7 +93,7 @@ struct ModelOptions: ParsableArguments {
     var maxBatch: Int = env("CLIPQ_MAX_BATCH").flatMap(Int.init) ?? 8
 
     @Option(help: "Linear layers in fp32 (OpenBLAS) or bf16 (oneDNN; fp32 where the CPU lacks AVX-512 BF16). Env CLIPQ_PRECISION.")
-    var precision: Precision = defaultPrecision
+    var precision: Precision?
 
     var directory: URL { URL(fileURLWithPath: model) }
 
@@ -107,7 +107,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     func embedder() throws -> Embedder {
-        let encoder = try CLIPModel.load(directory: directory, makeLinear: availablePrecision(precision).linearFactory)
+        let encoder = try CLIPModel.load(directory: directory, makeLinear: try availablePrecision(precision).linearFactory)
         return Embedder(encoder: encoder, preparer: try preparer(), maxBatch: maxBatch)
     }
 }

@@ -49,7 +49,9 @@ final class BFloat16Tests: XCTestCase {
                 // Below AVX-512 oneDNN has no bf16 matmul; models never ask for one there (Precision.available).
                 return XCTAssertFalse(cpuHasBFloat16, "\(error)")
             }
-            for rows in [16, 1, 37, 16] {  // the load-time row count, new ones, and a cached one again
+            // The load-time row count, new ones, a cached one again, and more row counts than
+            // the kernel keeps primitives for (evicted ones are made again).
+            for rows in [16, 1, 37, 16] + (2...(BFloat16Linear.keptRowCounts + 3)) + [1, 37] {
                 let x = random(rows * inF)
                 var got = [Float](repeating: .nan, count: rows * outF), exact = got, ofRounded = got
                 kernel.apply(&got, x, rows: rows)

@@ -35,5 +35,8 @@ final class PrecisionCommandTests: XCTestCase {
         let result = try CLI.run(["embed", "--model", model, "--text", "x", "--precision", "fp8"])
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.stderr.contains("fp8"), result.stderr)
+        let fromEnv = try CLI.run(["embed", "--model", model, "--text", "x"], environment: ["CLIPQ_PRECISION": "fp8"])
+        XCTAssertNotEqual(fromEnv.status, 0)
+        XCTAssertTrue(fromEnv.stderr.contains("CLIPQ_PRECISION=fp8"), fromEnv.stderr)
     }
 }
