@@ -12,6 +12,15 @@ public func convertToBFloat16(_ dst: UnsafeMutablePointer<UInt16>, _ src: Unsafe
     for i in (16 * vectors)..<count { dst[i] = bfloat16Reference(src[i]) }
 }
 
+/// `convertToBFloat16` split over `workers` threads (in runs of 16 values).
+public func convertToBFloat16(_ dst: UnsafeMutablePointer<UInt16>, _ src: UnsafePointer<Float>, count: Int, workers: Int) {
+    inChunks(count / 16, workers: workers, minimum: 16384) { r in
+        convertToBFloat16(dst + 16 * r.lowerBound, src + 16 * r.lowerBound, count: 16 * r.count)
+    }
+    let done = count / 16 * 16
+    convertToBFloat16(dst + done, src + done, count: count - done)
+}
+
 /// One value, rounded to nearest even the long way: what `convertToBFloat16` must agree with.
 public func bfloat16Reference(_ x: Float) -> UInt16 {
     let bits = x.bitPattern
@@ -22,3 +31,26 @@ public func bfloat16Reference(_ x: Float) -> UInt16 {
 
 /// The fp32 a bf16 stands for (exact).
 public func float(bfloat16 x: UInt16) -> Float { Float(bitPattern: UInt32(x) << 16) }
+
+/// A growable scratch array of bf16 values, as `FloatBuffer` for floats.
+public final class BFloat16Buffer {
+    public private(set) var pointer: UnsafeMutablePointer<UInt16>
+    public private(set) var capacity: Int
+
+    public init() {
+        capacity = 1
+        pointer = .allocate(capacity: 1)
+    }
+
+    deinit { pointer.deallocate() }
+
+    /// Room for at least `count` values; the old contents are not kept when it grows.
+    public func reserve(_ count: Int) -> UnsafeMutablePointer<UInt16> {
+        if count > capacity {
+            pointer.deallocate()
+            capacity = count
+            pointer = .allocate(capacity: count)
+        }
+        return pointer
+    }
+}

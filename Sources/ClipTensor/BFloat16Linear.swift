@@ -64,11 +64,7 @@ public final class BFloat16Linear: LinearKernel, @unchecked Sendable {
         let count = rows * inFeatures
         let source = BFloat16Scratch.borrow(count)
         defer { BFloat16Scratch.giveBack(source) }
-        inChunks(count / 16, workers: ProcessInfo.processInfo.activeProcessorCount, minimum: 16384) { r in
-            convertToBFloat16(source.pointer + 16 * r.lowerBound, x + 16 * r.lowerBound, count: 16 * r.count)
-        }
-        let done = count / 16 * 16
-        convertToBFloat16(source.pointer + done, x + done, count: count - done)
+        convertToBFloat16(source.pointer, x, count: count, workers: ProcessInfo.processInfo.activeProcessorCount)
         do {
             try primitive.run(source: source.pointer, weights: weights, bias: bias, destination: y, engine)
         } catch {
@@ -177,7 +173,7 @@ private func reorder(from: dnnl_memory_desc_t, _ source: UnsafeMutableRawPointer
 }
 
 /// Runs a primitive on memory it does not own, on a stream of its own, and waits for it.
-private func execute(_ primitive: dnnl_primitive_t?, _ arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)],
+func execute(_ primitive: dnnl_primitive_t?, _ arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)],
                      _ engine: DNNLEngine) throws(DNNLError)
 {
     var memories: [dnnl_memory_t?] = []

@@ -66,3 +66,37 @@ final class BFloat16Tests: XCTestCase {
         }
     }
 }
+
+/// bf16 attention of one sequence against the fp32 heads (`attentionHead`) on the same inputs.
+final class BFloat16AttentionTests: XCTestCase {
+    func testAttentionMatchesTheFP32HeadsWithinBFloat16Rounding() throws {
+        var rng = SplitMix(seed: 5)
+        let heads = 3, hd = 16, D = heads * hd
+        for L in [21, 5, 21] {  // a new length, then one whose primitives are kept
+            let q = (0..<(L * D)).map { _ in rng.normal() }, k = (0..<(L * D)).map { _ in rng.normal() }
+            let v = (0..<(L * D)).map { _ in rng.normal() }
+            var want = [Float](repeating: 0, count: L * D), got = [Float](repeating: .nan, count: L * D)
+            var scores = [Float](repeating: 0, count: heads * L * L)
+            for h in 0..<heads {
+                attentionHead(&want[h * hd], q: q.withUnsafeBufferPointer { $0.baseAddress! + h * hd },
+                              k: k.withUnsafeBufferPointer { $0.baseAddress! + h * hd },
+                              v: v.withUnsafeBufferPointer { $0.baseAddress! + h * hd },
+                              scores: &scores, causal: false, length: L, queries: L, headDim: hd, ld: D)
+            }
+            let attention: BFloat16Attention
+            do { attention = try BFloat16Attention(heads: heads, headDim: hd) } catch {
+                return XCTFail("\(error)")
+            }
+            var q16 = q.map(bfloat16Reference), k16 = k.map(bfloat16Reference), v16 = v.map(bfloat16Reference)
+            var p16 = [UInt16](repeating: 0, count: heads * L * L)
+            do {
+                try attention.apply(&got, q: &q16, k: &k16, v: &v16, length: L, scores: &scores, probabilities: &p16, threads: 2)
+            } catch {
+                // Below AVX-512 oneDNN has no bf16 matmul; the model then keeps fp32 attention.
+                return XCTAssertFalse(cpuHasBFloat16, "\(error)")
+            }
+            assertClose(got, want, tolerance: 0.05, "length \(L)")
+            XCTAssertNotEqual(got, want)
+        }
+    }
+}
