@@ -118,13 +118,8 @@ private final class Primitive: @unchecked Sendable {
         try dnnl(dnnl_primitive_desc_create(&pd, &desc, nil, engine.handle, nil), "primitive_desc_create(matmul)")
         guard let pd else { throw DNNLError(call: "primitive_desc_create(matmul)", status: dnnl_runtime_error) }
         var primitive: dnnl_primitive_t?
-        do {
-            try dnnl(dnnl_primitive_create(&primitive, pd), "primitive_create(matmul)")
-        } catch {
-            dnnl_primitive_desc_destroy(pd)
-            throw error
-        }
-        guard let primitive, let chosen = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0) else {
+        guard let chosen = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+              dnnl_primitive_create(&primitive, pd) == dnnl_success, let primitive else {
             dnnl_primitive_desc_destroy(pd)
             throw DNNLError(call: "primitive_create(matmul)", status: dnnl_runtime_error)
         }
