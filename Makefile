@@ -2,7 +2,7 @@
 SWIFT        ?= swift
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev \
-                libcurl4-openssl-dev libturbojpeg0-dev libspng-dev rabbitmq-server amqp-tools
+                libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools
 PY_MODULES   := jsonschema pika numpy yaml
 
 .PHONY: setup build test run model clean bench bench-worker bench-tokenizer bench-image

@@ -30,6 +30,7 @@ let package = Package(
         shim("CRabbitMQ", pkgConfig: "librabbitmq", apt: "librabbitmq-dev"),
         shim("CTurboJPEG", pkgConfig: "libturbojpeg", apt: "libturbojpeg0-dev"),
         shim("CSPNG", pkgConfig: "spng", apt: "libspng-dev"),
+        shim("CDNNL", apt: "libdnnl-dev"),
 
         .target(
             name: "ClipSchema",
@@ -52,7 +53,7 @@ let package = Package(
 
         // The kernels are hot loops over SIMD types, which run ~100x slower unoptimized: keep them
         // optimized in debug builds too, so that the tests (which run a real model) stay fast.
-        .target(name: "ClipTensor", dependencies: ["CBLAS"], swiftSettings: [.unsafeFlags(["-O"])]),
+        .target(name: "ClipTensor", dependencies: ["CBLAS", "CDNNL"], swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "ClipModel", dependencies: ["ClipTensor"]),
 
         .executableTarget(
@@ -74,7 +75,7 @@ let package = Package(
         // Real peers for tests: a private RabbitMQ broker, an HTTP server on loopback, the tiny model.
         .target(name: "ClipTestSupport", dependencies: ["ClipWorker"], path: "Tests/Support"),
 
-        .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
+        .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CDNNL", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
         .testTarget(name: "ClipTextTests", dependencies: ["ClipText"]),
         .testTarget(name: "ClipBatchTests", dependencies: ["ClipBatch"]),
@@ -85,6 +86,6 @@ let package = Package(
         .testTarget(name: "ClipqTests", dependencies: ["clipq", "ClipTestSupport", "ClipAMQP", "ClipSchema", "ClipWorker", "ClipClient", "ClipJobs"]),
         .testTarget(name: "ClipImageTests", dependencies: ["ClipImage", "ClipTestSupport"]),
         .testTarget(name: "ClipTensorTests", dependencies: ["ClipTensor"]),
-        .testTarget(name: "ClipModelTests", dependencies: ["ClipModel"]),
+        .testTarget(name: "ClipModelTests", dependencies: ["ClipModel", "ClipTensor"]),
     ]
 )

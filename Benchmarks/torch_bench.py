@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch + transformers on the same work as `clipq bench`, for the ratio between the two.
 
-    python3 Benchmarks/torch_bench.py [--model models/random-vit-l-14-336] [--rounds 3]
+    python3 Benchmarks/torch_bench.py [--model models/random-vit-l-14-336] [--rounds 3] [--dtype bfloat16]
 
 Same model directory, same batch sizes, same token ids (captions padded to the longest in the
 batch, as a user of transformers would batch them). Run it right after `clipq bench` (or let
@@ -38,15 +38,18 @@ def main():
     parser.add_argument("--caption-tokens", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
+                        help="weights and activations (bfloat16: as `clipq bench --precision bf16`)")
     args = parser.parse_args()
+    dtype = getattr(torch, args.dtype)
     torch.set_num_threads(args.threads)
 
     t = time.perf_counter()
-    model = CLIPModel.from_pretrained(args.model, dtype=torch.float32).eval()
-    print(f"torch {torch.__version__}, {args.threads} thread(s); load {time.perf_counter() - t:.2f} s")
+    model = CLIPModel.from_pretrained(args.model, dtype=dtype).eval()
+    print(f"torch {torch.__version__}, {args.dtype}, {args.threads} thread(s); load {time.perf_counter() - t:.2f} s")
     size = model.config.vision_config.image_size
     n = torch.arange(args.images * 3 * size * size)
-    pixels = ((n * 7919) % 1000).float().div(500).sub(1).view(args.images, 3, size, size)
+    pixels = ((n * 7919) % 1000).float().div(500).sub(1).view(args.images, 3, size, size).to(dtype)
     full = padded([tokens(77, j) for j in range(args.texts)])
     captions = padded([tokens(6 + j % max(1, args.caption_tokens - 5), j) for j in range(args.texts)])
 

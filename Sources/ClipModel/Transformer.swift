@@ -28,6 +28,7 @@ struct LayerNormWeights: Sendable {
 final class TransformerScratch {
     let h = FloatBuffer(), q = FloatBuffer(), k = FloatBuffer(), v = FloatBuffer()
     let a = FloatBuffer(), mlp = FloatBuffer(), scores = FloatBuffer(), kept = FloatBuffer()
+    let q16 = BFloat16Buffer(), k16 = BFloat16Buffer(), v16 = BFloat16Buffer(), p16 = BFloat16Buffer()
 }
 
 /// A stack of encoder layers run over several sequences packed one after another into one matrix
@@ -37,6 +38,8 @@ struct Transformer: Sendable {
     let layers: [EncoderLayer]
     /// Cores to spread attention heads over (BLAS spreads each linear layer by itself).
     let threads: Int
+    /// Attention in bf16, for unmasked sequences, where the linear layers are bf16.
+    let bf16Attention: BFloat16Attention?
 
     /// Runs the layers over x and writes, for each sequence, the final hidden state of one row
     /// (`pooledRow(sequence)`, an absolute row index) to pooled.
@@ -58,7 +61,8 @@ struct Transformer: Sendable {
         let q = s.q.reserve(T * D), k = s.k.reserve(T * D), v = s.v.reserve(T * D)  // [T, D]
         let a = s.a.reserve(T * D)  // [T, D] attention output, heads side by side
         let mlp = s.mlp.reserve(T * I)  // [T, I]
-        let scores = s.scores.reserve(threads * longest * longest)  // per worker [L, L] for one head
+        // Per worker [L, L] for one head; in bf16 attention [heads, L, L] for one sequence.
+        let scores = s.scores.reserve(max(threads, config.heads) * longest * longest)
         let hd = config.headDim
 
         for layer in layers.dropLast() {
@@ -66,10 +70,15 @@ struct Transformer: Sendable {
             layer.q.apply(q, h, rows: T)
             layer.k.apply(k, h, rows: T)
             layer.v.apply(v, h, rows: T)
-            eachHead(of: S, scores: scores, longest: longest) { i, h, scores in
-                let o = sequences[i].lowerBound * D + h * hd
-                attentionHead(a + o, q: q + o, k: k + o, v: v + o, scores: scores, causal: causal,
-                              length: sequences[i].count, queries: sequences[i].count, headDim: hd, ld: D)
+            let inBFloat16 = !causal && bf16Attention.map {
+                bf16Attend($0, a, q: q, k: k, v: v, sequences: sequences, scores: scores, scratch: s)
+            } == true
+            if !inBFloat16 {
+                eachHead(of: S, scores: scores, longest: longest) { i, h, scores in
+                    let o = sequences[i].lowerBound * D + h * hd
+                    attentionHead(a + o, q: q + o, k: k + o, v: v + o, scores: scores, causal: causal,
+                                  length: sequences[i].count, queries: sequences[i].count, headDim: hd, ld: D)
+                }
             }
             layer.out.apply(h, a, rows: T)
             parallelAdd(x, h, count: T * D)
@@ -95,6 +104,31 @@ struct Transformer: Sendable {
         last.out.apply(h, a, rows: S)
         add(pooled, h, count: S * D)
         mlpBlock(last, pooled, rows: S, h: h, mlp: mlp)
+    }
+
+    /// a[T, D] = attention over each sequence with bf16 products; false (a unfinished) if oneDNN
+    /// failed, for the fp32 path to redo.
+    private func bf16Attend(
+        _ attention: BFloat16Attention, _ a: UnsafeMutablePointer<Float>,
+        q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        sequences: [Range<Int>], scores: UnsafeMutablePointer<Float>, scratch s: TransformerScratch
+    ) -> Bool {
+        let D = config.hiddenSize, count = (sequences.last?.upperBound ?? 0) * D
+        let longest = sequences.map(\.count).max() ?? 0
+        let q16 = s.q16.reserve(count), k16 = s.k16.reserve(count), v16 = s.v16.reserve(count)
+        let p16 = s.p16.reserve(config.heads * longest * longest)
+        for (from, to) in [(q, q16), (k, k16), (v, v16)] { convertToBFloat16(to, from, count: count, workers: threads) }
+        do {
+            for seq in sequences {
+                let o = seq.lowerBound * D
+                try attention.apply(a + o, q: q16 + o, k: k16 + o, v: v16 + o, length: seq.count, scores: scores,
+                                    probabilities: p16, threads: threads)
+            }
+            return true
+        } catch {
+            warnOnce("\(error): attention runs in fp32")
+            return false
+        }
     }
 
     /// Calls `body(sequence, head, scores)` for every head of `count` sequences, spread over the
@@ -157,7 +191,9 @@ extension Weights {
                 fc1: linear("\(p).mlp.fc1", out: I, in: D, makeLinear),
                 fc2: linear("\(p).mlp.fc2", out: D, in: I, makeLinear))
         }
-        return Transformer(config: config, layers: layers, threads: threads)
+        let bf16 = layers.first?.q is BFloat16Linear
+        return Transformer(config: config, layers: layers, threads: threads,
+                           bf16Attention: bf16 ? try? BFloat16Attention(heads: config.heads, headDim: config.headDim) : nil)
     }
 
     func layerNorm(_ prefix: String, _ width: Int, eps: Float) -> LayerNormWeights {

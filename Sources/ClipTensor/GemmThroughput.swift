@@ -1,9 +1,17 @@
 import Foundation
 
 /// GFLOP/s of `linear` (one sgemm with the weight as the transposed operand) at [m, k] x [n, k]ᵀ:
-/// the ceiling the encoders' linear layers can reach on this machine. Runs for about `seconds`
-/// after one warm-up call and returns the best and the mean rate.
+/// the ceiling the encoders' fp32 linear layers can reach on this machine. Runs for about
+/// `seconds` after one warm-up call and returns the best and the mean rate.
 public func sgemmThroughput(m: Int, n: Int, k: Int, seconds: Double = 1) -> (best: Double, mean: Double) {
+    linearThroughput(m: m, n: n, k: k, seconds: seconds) { w in
+        SgemmLinear(weight: w, bias: nil, inFeatures: k, outFeatures: n)
+    }
+}
+
+/// The same for the kernel `make` builds from an [n, k] weight (e.g. a `BFloat16Linear`).
+public func linearThroughput(m: Int, n: Int, k: Int, seconds: Double = 1,
+                             make: (UnsafePointer<Float>) throws -> any LinearKernel) rethrows -> (best: Double, mean: Double) {
     let a = UnsafeMutablePointer<Float>.allocate(capacity: m * k)
     let w = UnsafeMutablePointer<Float>.allocate(capacity: n * k)
     let c = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
@@ -11,12 +19,13 @@ public func sgemmThroughput(m: Int, n: Int, k: Int, seconds: Double = 1) -> (bes
     for i in 0..<(m * k) { a[i] = Float(i % 17) * 0.01 - 0.08 }
     for i in 0..<(n * k) { w[i] = Float(i % 13) * 0.01 - 0.06 }
     let flop = 2.0 * Double(m) * Double(n) * Double(k)
-    linear(c, a, w, nil, rows: m, inFeatures: k, outFeatures: n)
+    let kernel = try make(w)
+    kernel.apply(c, a, rows: m)
     var best = 0.0, total = 0.0, runs = 0
     let start = Date()
     repeat {
         let t = Date()
-        linear(c, a, w, nil, rows: m, inFeatures: k, outFeatures: n)
+        kernel.apply(c, a, rows: m)
         let dt = Date().timeIntervalSince(t)
         best = max(best, flop / dt / 1e9)
         total += dt

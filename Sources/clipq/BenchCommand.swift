@@ -6,7 +6,7 @@ import Foundation
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure the encoders: images/s, texts/s, load time, memory, against sgemm's ceiling.",
+        abstract: "Measure the encoders: images/s, texts/s, load time, memory, against the matrix products' ceiling.",
         discussion: """
             Runs on --model, by default a ViT-L/14@336 with random weights that it writes to \
             models/random-vit-l-14-336 (1.7 GB, git-ignored) the first time. All figures come from \
@@ -56,6 +56,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Tokens of the longest short caption, start and end tokens included.")
     var captionTokens: Int = 16
 
+    @Option(help: "Linear layers in fp32 (OpenBLAS) or bf16 (oneDNN). Repeatable: each is measured in turn, in this run. Env CLIPQ_PRECISION.")
+    var precision: [Precision] = []
+
     @Option(help: "Cores to use (default: all).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -65,11 +68,17 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("--images, --rounds and --texts must be positive, --caption-tokens at least 6")
         }
         try Self.ensureModel(model)
-        say("clipq bench: \(model), OpenBLAS \(blasThreadCount) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) core(s)")
+        let asked: [Precision?] = precision.isEmpty ? [nil] : precision  // nil: CLIPQ_PRECISION, else fp32
+        for precision in asked { try measure(try availablePrecision(precision), dir) }
+    }
+
+    func measure(_ precision: Precision, _ dir: URL) throws {
+        say("clipq bench: \(model), \(precision.rawValue), OpenBLAS \(blasThreadCount) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) core(s)")
         say("  (figures are noisy on a shared machine: compare the ratios within this run)")
 
         var t = Date()
-        let clip = try CLIPModel.load(directory: dir, maxImagesPerPass: imagesPerPass, threads: threads)
+        let clip = try CLIPModel.load(directory: dir, maxImagesPerPass: imagesPerPass, threads: threads,
+                                      makeLinear: precision.linearFactory)
         let loadSeconds = Date().timeIntervalSince(t)
         let vision = clip.config.vision, text = clip.config.text
 
@@ -95,11 +104,20 @@ struct BenchCommand: ParsableCommand {
         say(String(format: "work: %.0f GFLOP per image, %.1f per 77-token text (every layer on every token, as PyTorch)",
                      gflopPerImage, flop(text.tower, tokens: text.maxPositions, extra: 0) / 1e9))
 
-        // Rounds of: the sgemm ceiling at the vision tower's shapes, then each workload. Contention
-        // from other processes comes and goes; ratios within a round are the figures to trust.
+        // Rounds of: the linear layers' ceiling at the vision tower's shapes (sgemm's, and in bf16
+        // oneDNN's matmul's too: images are measured against the precision's own), then each
+        // workload. Contention comes and goes; ratios within a round are the figures to trust.
         var ratios: [Double] = [], imageRates: [Double] = [], textRates: [Double] = [], captionRates: [Double] = []
         for round in 1...rounds {
-            let ceiling = sgemmCeiling(vision.tower, rows: vision.positions * imagesPerPass)
+            let rows = vision.positions * imagesPerPass
+            let ceiling = linearCeiling(vision.tower, rows: rows)
+            var implementation = ""
+            let bf16Ceiling = precision == .bf16
+                ? try linearCeiling(vision.tower, rows: rows) { w, n, k in
+                    let kernel = try BFloat16Linear(weight: w, bias: nil, inFeatures: k, outFeatures: n, rows: rows)
+                    implementation = kernel.implementation
+                    return kernel
+                } : nil
             let attention = attentionThroughput(length: vision.positions, heads: vision.tower.heads,
                                                 headDim: vision.tower.headDim, workers: threads, seconds: 0.5)
             t = Date()
@@ -112,17 +130,18 @@ struct BenchCommand: ParsableCommand {
             _ = try clip.encodeTexts(tokenIDs: captions)
             let captionSeconds = Date().timeIntervalSince(t)
             let captionRate = Double(texts) / captionSeconds
-            let ratio = imageRate * gflopPerImage / ceiling
+            let ratio = imageRate * gflopPerImage / (bf16Ceiling ?? ceiling)
             ratios.append(ratio)
             imageRates.append(imageRate)
             textRates.append(textRate)
             captionRates.append(captionRate)
-            say(String(format: "round %d: sgemm %.0f GFLOP/s (attention %.0f) | images %.3f/s = %.0f GFLOP/s = %.0f%% of sgemm"
+            let bf16Note = bf16Ceiling.map { String(format: ", bf16 matmul %.0f (%@)", $0, implementation) } ?? ""
+            say(String(format: "round %d: sgemm %.0f GFLOP/s%@ (attention %.0f) | images %.3f/s = %.0f GFLOP/s = %.0f%% of the ceiling"
                          + " | 77-token texts %.1f/s | captions %.1f/s (%.0f GFLOP/s padded to %d)",
-                         round, ceiling, attention, imageRate, imageRate * gflopPerImage, 100 * ratio,
+                         round, ceiling, bf16Note, attention, imageRate, imageRate * gflopPerImage, 100 * ratio,
                          textRate, captionRate, paddedGFLOP / captionSeconds, captionTokens))
         }
-        say(String(format: "median: images %.3f/s at %.0f%% of the sgemm ceiling (ceiling = %.3f images/s); "
+        say(String(format: "median (\(precision.rawValue)): images %.3f/s at %.0f%% of the linear ceiling (ceiling = %.3f images/s); "
                      + "77-token texts %.1f/s; captions of 6-%d tokens %.1f/s (%.1f GFLOP of %.1f padded)",
                      median(imageRates), 100 * median(ratios), median(imageRates) / median(ratios),
                      median(textRates), captionTokens, median(captionRates), captionGFLOP, paddedGFLOP))
@@ -130,13 +149,17 @@ struct BenchCommand: ParsableCommand {
         say("resident memory: \(memory.current / (1 << 20)) MiB now, \(memory.peak / (1 << 20)) MiB peak")
     }
 
-    /// sgemm GFLOP/s at a transformer layer's linear shapes, weighted as a layer uses them (four
-    /// D x D products, one D -> I, one I -> D).
-    func sgemmCeiling(_ tower: TowerConfig, rows: Int) -> Double {
+    /// GFLOP/s of the linear layers at a transformer layer's shapes, weighted as a layer uses them
+    /// (four D x D products, one D -> I, one I -> D): sgemm's, or the kernel `make` builds from an
+    /// [n, k] weight.
+    func linearCeiling(_ tower: TowerConfig, rows: Int,
+                       make: ((UnsafePointer<Float>, _ n: Int, _ k: Int) throws -> any LinearKernel)? = nil) rethrows -> Double {
         let D = tower.hiddenSize, I = tower.intermediateSize
-        let dd = sgemmThroughput(m: rows, n: D, k: D, seconds: 0.4).mean
-        let di = sgemmThroughput(m: rows, n: I, k: D, seconds: 0.4).mean
-        let id = sgemmThroughput(m: rows, n: D, k: I, seconds: 0.4).mean
+        func rate(_ n: Int, _ k: Int) throws -> Double {
+            guard let make else { return sgemmThroughput(m: rows, n: n, k: k, seconds: 0.4).mean }
+            return try linearThroughput(m: rows, n: n, k: k, seconds: 0.4) { try make($0, n, k) }.mean
+        }
+        let dd = try rate(D, D), di = try rate(I, D), id = try rate(D, I)
         let flop = [4 * Double(D * D), Double(D * I), Double(I * D)]
         return flop.reduce(0, +) / (flop[0] / dd + flop[1] / di + flop[2] / id)
     }

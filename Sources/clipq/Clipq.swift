@@ -22,6 +22,21 @@ struct Clipq: AsyncParsableCommand {
             EvalCommand.self,
         ]
     )
+
+    /// ArgumentParser's own main, after the OpenMP wait policy is settled.
+    static func main() async {
+        waitPassivelyInOpenMP()
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 let clipqVersion = "0.1.0"

@@ -92,6 +92,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Most images the encoder computes together (texts: at least 64). Env CLIPQ_MAX_BATCH.")
     var maxBatch: Int = env("CLIPQ_MAX_BATCH").flatMap(Int.init) ?? 8
 
+    @Option(help: "Linear layers in fp32 (OpenBLAS) or bf16 (oneDNN; fp32 where the CPU lacks AVX-512 BF16). Env CLIPQ_PRECISION.")
+    var precision: Precision?
+
     var directory: URL { URL(fileURLWithPath: model) }
 
     func preparer() throws -> RowPreparer {
@@ -104,6 +107,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     func embedder() throws -> Embedder {
-        Embedder(encoder: try CLIPModel.load(directory: directory), preparer: try preparer(), maxBatch: maxBatch)
+        let encoder = try CLIPModel.load(directory: directory, makeLinear: try availablePrecision(precision).linearFactory)
+        return Embedder(encoder: encoder, preparer: try preparer(), maxBatch: maxBatch)
     }
 }

@@ -5,6 +5,7 @@ import CJPEG
 import CPNG
 import CRabbitMQ
 import CWebP
+import CDNNL
 import XCTest
 
 final class CShimTests: XCTestCase {
@@ -59,5 +60,19 @@ final class CShimTests: XCTestCase {
         XCTAssertNotNil(conn)
         XCTAssertNotNil(amqp_tcp_socket_new(conn))
         XCTAssertEqual(amqp_destroy_connection(conn), Int32(AMQP_STATUS_OK.rawValue))
+    }
+}
+
+final class CDNNLTests: XCTestCase {
+    func testOneDNNCreatesAnEngineAndSizesAMatrix() {
+        var engine: dnnl_engine_t?
+        XCTAssertEqual(dnnl_engine_create(&engine, dnnl_cpu, 0), dnnl_success)
+        XCTAssertEqual(dnnl_engine_destroy(engine), dnnl_success)
+        var md = dnnl_memory_desc_t()
+        let dims: [dnnl_dim_t] = [3, 5]
+        XCTAssertEqual(dnnl_memory_desc_init_by_tag(&md, 2, dims, dnnl_bf16, dnnl_ab), dnnl_success)
+        XCTAssertEqual(dnnl_memory_desc_get_size(&md), 3 * 5 * 2)
+        XCTAssertEqual(dnnl_version().pointee.major, 2)
+        XCTAssertNotEqual(dnnl_get_effective_cpu_isa(), dnnl_cpu_isa_all)
     }
 }

@@ -168,10 +168,10 @@ struct SplitMix {
 }
 
 extension Optional where Wrapped == [Float] {
-    func withOptionalBuffer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+    func withOptionalBuffer<R>(_ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
         switch self {
-        case .some(let a): a.withUnsafeBufferPointer { body($0.baseAddress) }
-        case .none: body(nil)
+        case .some(let a): try a.withUnsafeBufferPointer { try body($0.baseAddress) }
+        case .none: try body(nil)
         }
     }
 }

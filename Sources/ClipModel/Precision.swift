@@ -1,0 +1,37 @@
+import ClipTensor
+
+/// The number format of the linear layers' matrix products (layer norms, softmax, attention and
+/// residuals stay fp32 in every precision).
+public enum Precision: String, CaseIterable, Sendable {
+    /// OpenBLAS sgemm on the checkpoint's fp32 weights, read in place.
+    case fp32
+    /// oneDNN matmul on bf16 copies of the weights made at load, accumulating in fp32.
+    case bf16
+
+    /// What this CPU runs when asked for `self`, and why it differs if it does: bf16 falls back to
+    /// fp32 without AVX-512 BF16 (oneDNN would emulate it, slower than sgemm).
+    public var available: (precision: Precision, fallback: String?) {
+        switch self {
+        case .fp32: return (.fp32, nil)
+        case .bf16:
+            return cpuHasBFloat16 ? (.bf16, nil) : (.fp32, "this CPU has no AVX-512 BF16: bf16 falls back to fp32")
+        }
+    }
+
+    /// Builds the linear layers of this precision (call on an available precision). A layer
+    /// oneDNN refuses stays fp32, with a warning.
+    public var linearFactory: LinearFactory {
+        switch self {
+        case .fp32: return sgemmLinearFactory
+        case .bf16:
+            return { w, b in
+                do {
+                    return try BFloat16Linear(weight: w.pointer, bias: b?.pointer, inFeatures: w.shape[1], outFeatures: w.shape[0])
+                } catch {
+                    warnOnce("\(error): a \(w.shape[1]) -> \(w.shape[0]) linear layer stays fp32")
+                    return sgemmLinearFactory(w, b)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import CDNNL
+import Foundation
+import Synchronization
+
+/// Self-attention of one unmasked sequence, all heads at once, with both products in bf16 through
+/// oneDNN (batched over heads, reading the heads in place from the [L, D] matrices); softmax in fp32.
+/// One pair of primitives per sequence length, created on first use and kept.
+public final class BFloat16Attention: @unchecked Sendable {
+    let heads: Int, headDim: Int
+    private let engine: DNNLEngine
+    private let primitives = Mutex<[Int: Products]>([:])
+
+    public init(heads: Int, headDim: Int) throws(DNNLError) {
+        self.heads = heads
+        self.headDim = headDim
+        engine = try DNNLEngine.cpu.get()
+    }
+
+    /// out[L, D] (f32, heads side by side) = softmax(Q Kᵀ / sqrt(headDim)) V per head, from bf16
+    /// q, k, v [L, D] (row stride D = heads x headDim).
+    ///
+    /// - scores: room for heads x L x L floats; probabilities: as many bf16 values.
+    public func apply(_ out: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<UInt16>, k: UnsafeMutablePointer<UInt16>,
+                      v: UnsafeMutablePointer<UInt16>, length: Int, scores: UnsafeMutablePointer<Float>,
+                      probabilities: UnsafeMutablePointer<UInt16>, threads: Int) throws(DNNLError)
+    {
+        let products = try self.products(length: length)
+        try execute(products.scores.handle, [(DNNL_ARG_SRC_0, products.scores.source, UnsafeMutableRawPointer(q)),
+                                              (DNNL_ARG_WEIGHTS_0, products.scores.weights, UnsafeMutableRawPointer(k)),
+                                              (DNNL_ARG_DST_0, products.scores.destination, UnsafeMutableRawPointer(scores))], engine)
+        let rows = heads * length
+        inChunks(rows, workers: threads, minimum: 64) { r in
+            for row in r { softmax(scores + row * length, count: length) }
+            convertToBFloat16(probabilities + r.lowerBound * length, scores + r.lowerBound * length, count: r.count * length)
+        }
+        try execute(products.values.handle, [(DNNL_ARG_SRC_0, products.values.source, UnsafeMutableRawPointer(probabilities)),
+                                              (DNNL_ARG_WEIGHTS_0, products.values.weights, UnsafeMutableRawPointer(v)),
+                                              (DNNL_ARG_DST_0, products.values.destination, UnsafeMutableRawPointer(out))], engine)
+    }
+
+    private struct Products {
+        let scores: Matmul, values: Matmul
+    }
+
+    private func products(length: Int) throws(DNNLError) -> Products {
+        try primitives.withLock { (cache) throws(DNNLError) -> Products in
+            if let known = cache[length] { return known }
+            let H = Int64(heads), L = Int64(length), hd = Int64(headDim), D = H * hd
+            // Head h of Q is [L, hd] at column h * hd of the [L, D] matrix: strides (hd, D, 1).
+            let perHead = try strided([H, L, hd], [hd, D, 1], dnnl_bf16)
+            let made = Products(
+                scores: try Matmul(engine, source: perHead, weights: try strided([H, hd, L], [hd, 1, D], dnnl_bf16),
+                                   destination: try strided([H, L, L], [L * L, L, 1], dnnl_f32),
+                                   scale: 1 / Float(headDim).squareRoot()),
+                values: try Matmul(engine, source: try strided([H, L, L], [L * L, L, 1], dnnl_bf16), weights: perHead,
+                                   destination: try strided([H, L, hd], [hd, D, 1], dnnl_f32), scale: 1))
+            cache[length] = made
+            return made
+        }
+    }
+}
+
+private func strided(_ dims: [Int64], _ strides: [Int64], _ type: dnnl_data_type_t) throws(DNNLError) -> dnnl_memory_desc_t {
+    var md = dnnl_memory_desc_t()
+    try dnnl(dnnl_memory_desc_init_by_strides(&md, Int32(dims.count), dims, type, strides), "memory_desc_init_by_strides")
+    return md
+}
+
+/// A matmul primitive over fixed memory descriptors, its output multiplied by `scale`.
+private final class Matmul: @unchecked Sendable {
+    let handle: dnnl_primitive_t
+    let descriptor: dnnl_primitive_desc_t
+    let source, weights, destination: dnnl_memory_desc_t
+
+    init(_ engine: DNNLEngine, source: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, destination: dnnl_memory_desc_t,
+         scale: Float) throws(DNNLError)
+    {
+        var s = source, w = weights, d = destination
+        var desc = dnnl_matmul_desc_t()
+        try dnnl(dnnl_matmul_desc_init(&desc, &s, &w, nil, &d), "matmul_desc_init")
+        var attr: dnnl_primitive_attr_t?
+        try dnnl(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+        defer { dnnl_primitive_attr_destroy(attr) }
+        var scales = [scale]
+        try dnnl(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scales), "primitive_attr_set_output_scales")
+        var pd: dnnl_primitive_desc_t?
+        try dnnl(dnnl_primitive_desc_create(&pd, &desc, attr, engine.handle, nil), "primitive_desc_create(matmul)")
+        guard let pd else { throw DNNLError(call: "primitive_desc_create(matmul)", status: dnnl_runtime_error) }
+        var primitive: dnnl_primitive_t?
+        guard dnnl_primitive_create(&primitive, pd) == dnnl_success, let primitive else {
+            dnnl_primitive_desc_destroy(pd)
+            throw DNNLError(call: "primitive_create(matmul)", status: dnnl_runtime_error)
+        }
+        handle = primitive
+        descriptor = pd
+        self.source = source
+        self.weights = weights
+        self.destination = destination
+    }
+
+    deinit {
+        dnnl_primitive_destroy(handle)
+        dnnl_primitive_desc_destroy(descriptor)
+    }
+}

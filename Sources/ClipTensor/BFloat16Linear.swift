@@ -1,0 +1,214 @@
+import CDNNL
+import Foundation
+import Synchronization
+
+/// A linear layer in bf16 through oneDNN's matmul: weights converted to bf16 once, in the blocked
+/// layout the primitive asks for; activations converted to bf16 per call; products accumulated and
+/// written in fp32, bias added in fp32. One primitive per row count, created on first use and kept.
+public final class BFloat16Linear: LinearKernel, @unchecked Sendable {
+    public let inFeatures: Int
+    public let outFeatures: Int
+    // Read-only memory that outlives the kernel (the model's mapping keeps it alive): the fp32
+    // weight stays the fallback should oneDNN refuse a row count.
+    private let fp32Weight: UnsafePointer<Float>
+    private let bias: UnsafePointer<Float>?
+    private let engine: DNNLEngine
+    private let weightDescriptor: dnnl_memory_desc_t
+    private let weights: UnsafeMutableRawPointer  // bf16, in weightDescriptor's layout
+    private let primitives = Mutex<[Int: Primitive?]>([:])  // nil: oneDNN refused that row count
+    private let loadRows: Int
+
+    /// Row counts with a primitive kept, per layer. Texts bring a new row count with almost every
+    /// batch (the sum of their lengths); oneDNN's own primitive cache (1024 shapes, LRU, shared
+    /// by all layers) makes recreating an evicted one cheap, so this only bounds memory.
+    public static let keptRowCounts = 16
+
+    /// The matmul's name in oneDNN (e.g. "brg:avx512_core_bf16"), for the benchmark's log.
+    public let implementation: String
+
+    /// - rows: the row count the weights' layout is chosen for (other counts use the same layout).
+    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, inFeatures: Int, outFeatures: Int,
+                rows: Int = 4616) throws(DNNLError) {
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        fp32Weight = weight
+        self.bias = bias
+        engine = try DNNLEngine.cpu.get()
+        // Weights are [K, N] to oneDNN; the checkpoint's [out, in] = [N, K] row-major is its "ba".
+        let anyLayout = try matrixDescriptor(rows: inFeatures, columns: outFeatures, dnnl_bf16, tag: dnnl_format_tag_any)
+        let first = try Primitive(engine, rows: rows, inFeatures, outFeatures, weights: anyLayout, bias: bias != nil)
+        weightDescriptor = first.weightDescriptor
+        implementation = first.implementation
+        let size = withUnsafePointer(to: weightDescriptor) { dnnl_memory_desc_get_size($0) }
+        weights = .allocate(byteCount: size, alignment: 64)
+        do {
+            let source = try matrixDescriptor(rows: inFeatures, columns: outFeatures, dnnl_f32, tag: dnnl_ba)
+            try reorder(from: source, UnsafeMutableRawPointer(mutating: weight), to: weightDescriptor, weights, engine)
+        } catch {
+            weights.deallocate()
+            throw error
+        }
+        loadRows = rows
+        primitives.withLock { $0[rows] = first }
+    }
+
+    deinit {
+        weights.deallocate()
+    }
+
+    public func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int) {
+        guard rows > 0 else { return }
+        guard let primitive = primitive(rows: rows) else {
+            return linear(y, x, fp32Weight, bias, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+        }
+        let count = rows * inFeatures
+        let source = BFloat16Scratch.borrow(count)
+        defer { BFloat16Scratch.giveBack(source) }
+        convertToBFloat16(source.pointer, x, count: count, workers: ProcessInfo.processInfo.activeProcessorCount)
+        do {
+            try primitive.run(source: source.pointer, weights: weights, bias: bias, destination: y, engine)
+        } catch {
+            // Unreachable with the descriptors created above; fp32 keeps the answer right if not.
+            linear(y, x, fp32Weight, bias, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+        }
+    }
+
+    /// The primitive for `rows`, created with the weights' layout fixed to the one chosen at load.
+    private func primitive(rows: Int) -> Primitive? {
+        primitives.withLock { cache in
+            if let known = cache[rows] { return known }
+            if cache.count >= Self.keptRowCounts, let evicted = cache.keys.first(where: { $0 != loadRows }) {
+                cache[evicted] = nil
+            }
+            let made = try? Primitive(engine, rows: rows, inFeatures, outFeatures, weights: weightDescriptor, bias: bias != nil)
+            if made == nil {
+                warnOnce("oneDNN refused a bf16 matmul of \(rows) x \(inFeatures) -> \(outFeatures); that shape runs in fp32")
+                cache[rows] = .some(nil)
+                return nil
+            }
+            cache[rows] = made
+            return made
+        }
+    }
+}
+
+/// One matmul primitive: src [rows, K] bf16 row-major, weights [K, N] bf16, bias [1, N] fp32,
+/// dst [rows, N] fp32 row-major.
+private final class Primitive: @unchecked Sendable {
+    let handle: dnnl_primitive_t
+    let descriptor: dnnl_primitive_desc_t
+    let sourceDescriptor: dnnl_memory_desc_t
+    let weightDescriptor: dnnl_memory_desc_t
+    let biasDescriptor: dnnl_memory_desc_t
+    let destinationDescriptor: dnnl_memory_desc_t
+    let implementation: String
+
+    init(_ engine: DNNLEngine, rows: Int, _ inFeatures: Int, _ outFeatures: Int, weights: dnnl_memory_desc_t, bias: Bool)
+        throws(DNNLError)
+    {
+        var source = try matrixDescriptor(rows: rows, columns: inFeatures, dnnl_bf16)
+        var weights = weights
+        var biasMD = try matrixDescriptor(rows: 1, columns: outFeatures, dnnl_f32)
+        var destination = try matrixDescriptor(rows: rows, columns: outFeatures, dnnl_f32)
+        var desc = dnnl_matmul_desc_t()
+        try dnnl(withUnsafePointer(to: &biasMD) { b in
+            dnnl_matmul_desc_init(&desc, &source, &weights, bias ? b : nil, &destination)
+        }, "matmul_desc_init")
+        var pd: dnnl_primitive_desc_t?
+        try dnnl(dnnl_primitive_desc_create(&pd, &desc, nil, engine.handle, nil), "primitive_desc_create(matmul)")
+        guard let pd else { throw DNNLError(call: "primitive_desc_create(matmul)", status: dnnl_runtime_error) }
+        var primitive: dnnl_primitive_t?
+        guard let chosen = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+              dnnl_primitive_create(&primitive, pd) == dnnl_success, let primitive else {
+            dnnl_primitive_desc_destroy(pd)
+            throw DNNLError(call: "primitive_create(matmul)", status: dnnl_runtime_error)
+        }
+        var name: UnsafePointer<CChar>?
+        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name)
+        handle = primitive
+        descriptor = pd
+        sourceDescriptor = source
+        weightDescriptor = chosen.pointee
+        biasDescriptor = biasMD
+        destinationDescriptor = destination
+        implementation = name.map { String(cString: $0) } ?? "?"
+    }
+
+    deinit {
+        dnnl_primitive_destroy(handle)
+        dnnl_primitive_desc_destroy(descriptor)
+    }
+
+    func run(source: UnsafeMutablePointer<UInt16>, weights: UnsafeMutableRawPointer, bias: UnsafePointer<Float>?,
+             destination: UnsafeMutablePointer<Float>, _ engine: DNNLEngine) throws(DNNLError)
+    {
+        var arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+            (DNNL_ARG_SRC_0, sourceDescriptor, UnsafeMutableRawPointer(source)),
+            (DNNL_ARG_WEIGHTS_0, weightDescriptor, weights),
+            (DNNL_ARG_DST_0, destinationDescriptor, UnsafeMutableRawPointer(destination)),
+        ]
+        if let bias { arguments.append((DNNL_ARG_BIAS, biasDescriptor, UnsafeMutableRawPointer(mutating: bias))) }
+        try execute(handle, arguments, engine)
+    }
+}
+
+/// Copies `source` (laid out as `from`) into `destination` (laid out as `to`), converting types.
+private func reorder(from: dnnl_memory_desc_t, _ source: UnsafeMutableRawPointer, to: dnnl_memory_desc_t,
+                     _ destination: UnsafeMutableRawPointer, _ engine: DNNLEngine) throws(DNNLError)
+{
+    var from = from, to = to
+    var pd: dnnl_primitive_desc_t?
+    try dnnl(dnnl_reorder_primitive_desc_create(&pd, &from, engine.handle, &to, engine.handle, nil),
+             "reorder_primitive_desc_create")
+    defer { dnnl_primitive_desc_destroy(pd) }
+    var primitive: dnnl_primitive_t?
+    try dnnl(dnnl_primitive_create(&primitive, pd), "primitive_create(reorder)")
+    defer { dnnl_primitive_destroy(primitive) }
+    try execute(primitive, [(DNNL_ARG_SRC_0, from, source), (DNNL_ARG_DST_0, to, destination)], engine)
+}
+
+/// Runs a primitive on memory it does not own, on a stream of its own, and waits for it.
+func execute(_ primitive: dnnl_primitive_t?, _ arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)],
+                     _ engine: DNNLEngine) throws(DNNLError)
+{
+    var memories: [dnnl_memory_t?] = []
+    defer { for m in memories { dnnl_memory_destroy(m) } }
+    var args: [dnnl_exec_arg_t] = []
+    for (arg, md, pointer) in arguments {
+        var md = md, memory: dnnl_memory_t?
+        try dnnl(dnnl_memory_create(&memory, &md, engine.handle, pointer), "memory_create")
+        memories.append(memory)
+        args.append(dnnl_exec_arg_t(arg: arg, memory: memory))
+    }
+    var stream: dnnl_stream_t?
+    try dnnl(dnnl_stream_create(&stream, engine.handle, dnnl_stream_default_flags.rawValue), "stream_create")
+    defer { dnnl_stream_destroy(stream) }
+    try dnnl(dnnl_primitive_execute(primitive, stream, Int32(args.count), args), "primitive_execute")
+    try dnnl(dnnl_stream_wait(stream), "stream_wait")
+}
+
+/// Buffers for bf16 activations, shared by all layers and reused across calls (a ViT-L pass
+/// converts up to 4616 x 4096 values per layer: allocating that each time costs page faults).
+private enum BFloat16Scratch {
+    final class Buffer: @unchecked Sendable {
+        let pointer: UnsafeMutablePointer<UInt16>
+        let capacity: Int
+        init(_ capacity: Int) {
+            self.capacity = capacity
+            pointer = .allocate(capacity: capacity)
+        }
+        deinit { pointer.deallocate() }
+    }
+
+    static let free = Mutex<[Buffer]>([])
+
+    static func borrow(_ count: Int) -> Buffer {
+        let reused = free.withLock { $0.popLast() }
+        if let reused, reused.capacity >= count { return reused }
+        return Buffer(max(count, reused?.capacity ?? 0))
+    }
+
+    static func giveBack(_ buffer: Buffer) {
+        free.withLock { $0.append(buffer) }
+    }
+}

@@ -1,0 +1,42 @@
+import ClipSchema
+import Foundation
+import XCTest
+
+/// `--precision` / CLIPQ_PRECISION on a real `clipq embed`, including the fallback a CPU without
+/// bf16 takes (made here by capping oneDNN's ISA below AVX-512 BF16).
+final class PrecisionCommandTests: XCTestCase {
+    let model = CLI.fixtures.appendingPathComponent("tiny-clip").path
+
+    func embed(_ flags: [String], environment: [String: String] = [:]) throws -> CLI.Result {
+        let result = try CLI.run(["embed", "--model", model, "--text", "a photo of a cat"] + flags, environment: environment)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return result
+    }
+
+    func testBFloat16FallsBackToFP32WithOneWarningWhereTheCPULacksIt() throws {
+        let fp32 = try embed([])
+        let capped = try embed(["--precision", "bf16"], environment: ["ONEDNN_MAX_CPU_ISA": "AVX512_CORE"])
+        XCTAssertEqual(capped.stdout, fp32.stdout)
+        XCTAssertEqual(capped.stderr.components(separatedBy: "falls back to fp32").count, 2, capped.stderr)
+        XCTAssertFalse(fp32.stderr.contains("warning"), fp32.stderr)
+    }
+
+    func testBFloat16FromTheEnvironmentMatchesTheFlag() throws {
+        let flag = try embed(["--precision", "bf16"])
+        let env = try embed([], environment: ["CLIPQ_PRECISION": "bf16"])
+        XCTAssertEqual(env.stdout, flag.stdout)
+        let fp32 = try embed(["--precision", "fp32"], environment: ["CLIPQ_PRECISION": "bf16"])  // the flag wins
+        XCTAssertEqual(fp32.stdout, try embed([]).stdout)
+        guard flag.stderr.isEmpty else { return XCTAssertTrue(flag.stderr.contains("falls back"), flag.stderr) }  // no bf16 here
+        XCTAssertNotEqual(flag.stdout, fp32.stdout, "bf16 must round differently from fp32")
+    }
+
+    func testAnUnknownPrecisionIsRefused() throws {
+        let result = try CLI.run(["embed", "--model", model, "--text", "x", "--precision", "fp8"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.stderr.contains("fp8"), result.stderr)
+        let fromEnv = try CLI.run(["embed", "--model", model, "--text", "x"], environment: ["CLIPQ_PRECISION": "fp8"])
+        XCTAssertNotEqual(fromEnv.status, 0)
+        XCTAssertTrue(fromEnv.stderr.contains("CLIPQ_PRECISION=fp8"), fromEnv.stderr)
+    }
+}
