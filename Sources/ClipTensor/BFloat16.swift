@@ -31,26 +31,3 @@ public func bfloat16Reference(_ x: Float) -> UInt16 {
 
 /// The fp32 a bf16 stands for (exact).
 public func float(bfloat16 x: UInt16) -> Float { Float(bitPattern: UInt32(x) << 16) }
-
-/// A growable scratch array of bf16 values, as `FloatBuffer` for floats.
-public final class BFloat16Buffer {
-    public private(set) var pointer: UnsafeMutablePointer<UInt16>
-    public private(set) var capacity: Int
-
-    public init() {
-        capacity = 1
-        pointer = .allocate(capacity: 1)
-    }
-
-    deinit { pointer.deallocate() }
-
-    /// Room for at least `count` values; the old contents are not kept when it grows.
-    public func reserve(_ count: Int) -> UnsafeMutablePointer<UInt16> {
-        if count > capacity {
-            pointer.deallocate()
-            capacity = count
-            pointer = .allocate(capacity: count)
-        }
-        return pointer
-    }
-}

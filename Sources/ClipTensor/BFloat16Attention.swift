@@ -66,40 +66,19 @@ private func strided(_ dims: [Int64], _ strides: [Int64], _ type: dnnl_data_type
     return md
 }
 
-/// A matmul primitive over fixed memory descriptors, its output multiplied by `scale`.
-private final class Matmul: @unchecked Sendable {
-    let handle: dnnl_primitive_t
-    let descriptor: dnnl_primitive_desc_t
+/// A matmul over fixed memory descriptors, its output multiplied by `scale`.
+private struct Matmul: @unchecked Sendable {
+    let primitive: MatmulPrimitive
     let source, weights, destination: dnnl_memory_desc_t
+
+    var handle: dnnl_primitive_t { primitive.handle }
 
     init(_ engine: DNNLEngine, source: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, destination: dnnl_memory_desc_t,
          scale: Float) throws(DNNLError)
     {
-        var s = source, w = weights, d = destination
-        var desc = dnnl_matmul_desc_t()
-        try dnnl(dnnl_matmul_desc_init(&desc, &s, &w, nil, &d), "matmul_desc_init")
-        var attr: dnnl_primitive_attr_t?
-        try dnnl(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
-        defer { dnnl_primitive_attr_destroy(attr) }
-        var scales = [scale]
-        try dnnl(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scales), "primitive_attr_set_output_scales")
-        var pd: dnnl_primitive_desc_t?
-        try dnnl(dnnl_primitive_desc_create(&pd, &desc, attr, engine.handle, nil), "primitive_desc_create(matmul)")
-        guard let pd else { throw DNNLError(call: "primitive_desc_create(matmul)", status: dnnl_runtime_error) }
-        var primitive: dnnl_primitive_t?
-        guard dnnl_primitive_create(&primitive, pd) == dnnl_success, let primitive else {
-            dnnl_primitive_desc_destroy(pd)
-            throw DNNLError(call: "primitive_create(matmul)", status: dnnl_runtime_error)
-        }
-        handle = primitive
-        descriptor = pd
+        primitive = try MatmulPrimitive(engine, source: source, weights: weights, destination: destination, outputScale: scale)
         self.source = source
         self.weights = weights
         self.destination = destination
-    }
-
-    deinit {
-        dnnl_primitive_destroy(handle)
-        dnnl_primitive_desc_destroy(descriptor)
     }
 }

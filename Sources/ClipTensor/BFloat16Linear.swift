@@ -92,51 +92,30 @@ public final class BFloat16Linear: LinearKernel, @unchecked Sendable {
     }
 }
 
-/// One matmul primitive: src [rows, K] bf16 row-major, weights [K, N] bf16, bias [1, N] fp32,
-/// dst [rows, N] fp32 row-major.
+/// One matmul: src [rows, K] bf16 row-major, weights [K, N] bf16, bias [1, N] fp32, dst [rows, N]
+/// fp32 row-major.
 private final class Primitive: @unchecked Sendable {
-    let handle: dnnl_primitive_t
-    let descriptor: dnnl_primitive_desc_t
+    let matmul: MatmulPrimitive
     let sourceDescriptor: dnnl_memory_desc_t
     let weightDescriptor: dnnl_memory_desc_t
     let biasDescriptor: dnnl_memory_desc_t
     let destinationDescriptor: dnnl_memory_desc_t
-    let implementation: String
+
+    var implementation: String { matmul.implementation }
 
     init(_ engine: DNNLEngine, rows: Int, _ inFeatures: Int, _ outFeatures: Int, weights: dnnl_memory_desc_t, bias: Bool)
         throws(DNNLError)
     {
-        var source = try matrixDescriptor(rows: rows, columns: inFeatures, dnnl_bf16)
-        var weights = weights
-        var biasMD = try matrixDescriptor(rows: 1, columns: outFeatures, dnnl_f32)
-        var destination = try matrixDescriptor(rows: rows, columns: outFeatures, dnnl_f32)
-        var desc = dnnl_matmul_desc_t()
-        try dnnl(withUnsafePointer(to: &biasMD) { b in
-            dnnl_matmul_desc_init(&desc, &source, &weights, bias ? b : nil, &destination)
-        }, "matmul_desc_init")
-        var pd: dnnl_primitive_desc_t?
-        try dnnl(dnnl_primitive_desc_create(&pd, &desc, nil, engine.handle, nil), "primitive_desc_create(matmul)")
-        guard let pd else { throw DNNLError(call: "primitive_desc_create(matmul)", status: dnnl_runtime_error) }
-        var primitive: dnnl_primitive_t?
-        guard let chosen = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
-              dnnl_primitive_create(&primitive, pd) == dnnl_success, let primitive else {
-            dnnl_primitive_desc_destroy(pd)
-            throw DNNLError(call: "primitive_create(matmul)", status: dnnl_runtime_error)
+        sourceDescriptor = try matrixDescriptor(rows: rows, columns: inFeatures, dnnl_bf16)
+        biasDescriptor = try matrixDescriptor(rows: 1, columns: outFeatures, dnnl_f32)
+        destinationDescriptor = try matrixDescriptor(rows: rows, columns: outFeatures, dnnl_f32)
+        matmul = try MatmulPrimitive(
+            engine, source: sourceDescriptor, weights: weights, bias: bias ? biasDescriptor : nil,
+            destination: destinationDescriptor)
+        guard let chosen = matmul.chosenWeights else {
+            throw DNNLError(call: "primitive_desc_query_md(weights)", status: dnnl_runtime_error)
         }
-        var name: UnsafePointer<CChar>?
-        dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name)
-        handle = primitive
-        descriptor = pd
-        sourceDescriptor = source
-        weightDescriptor = chosen.pointee
-        biasDescriptor = biasMD
-        destinationDescriptor = destination
-        implementation = name.map { String(cString: $0) } ?? "?"
-    }
-
-    deinit {
-        dnnl_primitive_destroy(handle)
-        dnnl_primitive_desc_destroy(descriptor)
+        weightDescriptor = chosen
     }
 
     func run(source: UnsafeMutablePointer<UInt16>, weights: UnsafeMutableRawPointer, bias: UnsafePointer<Float>?,
@@ -148,7 +127,7 @@ private final class Primitive: @unchecked Sendable {
             (DNNL_ARG_DST_0, destinationDescriptor, UnsafeMutableRawPointer(destination)),
         ]
         if let bias { arguments.append((DNNL_ARG_BIAS, biasDescriptor, UnsafeMutableRawPointer(mutating: bias))) }
-        try execute(handle, arguments, engine)
+        try execute(matmul.handle, arguments, engine)
     }
 }
 

@@ -42,3 +42,54 @@ func matrixDescriptor(rows: Int, columns: Int, _ type: dnnl_data_type_t, tag: dn
     try dnnl(dnnl_memory_desc_init_by_tag(&md, 2, dims, type, tag), "memory_desc_init_by_tag")
     return md
 }
+
+/// A oneDNN matmul primitive and its descriptor, made together and destroyed together.
+final class MatmulPrimitive: @unchecked Sendable {
+    let handle: dnnl_primitive_t
+    let descriptor: dnnl_primitive_desc_t
+
+    /// dst = src x weights (+ bias), times `outputScale` when given. A descriptor of
+    /// `dnnl_format_tag_any` lets the primitive choose that layout (see `chosenWeights`).
+    init(_ engine: DNNLEngine, source: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, bias: dnnl_memory_desc_t? = nil,
+         destination: dnnl_memory_desc_t, outputScale: Float? = nil) throws(DNNLError)
+    {
+        var s = source, w = weights, d = destination, b = bias ?? dnnl_memory_desc_t()
+        var desc = dnnl_matmul_desc_t()
+        try dnnl(withUnsafePointer(to: &b) { dnnl_matmul_desc_init(&desc, &s, &w, bias == nil ? nil : $0, &d) },
+                 "matmul_desc_init")
+        var attr: dnnl_primitive_attr_t?
+        if let outputScale {
+            try dnnl(dnnl_primitive_attr_create(&attr), "primitive_attr_create")
+            var scales = [outputScale]
+            try dnnl(dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scales), "primitive_attr_set_output_scales")
+        }
+        defer { if attr != nil { dnnl_primitive_attr_destroy(attr) } }
+        var pd: dnnl_primitive_desc_t?
+        try dnnl(dnnl_primitive_desc_create(&pd, &desc, attr, engine.handle, nil), "primitive_desc_create(matmul)")
+        guard let pd else { throw DNNLError(call: "primitive_desc_create(matmul)", status: dnnl_runtime_error) }
+        var primitive: dnnl_primitive_t?
+        guard dnnl_primitive_create(&primitive, pd) == dnnl_success, let primitive else {
+            dnnl_primitive_desc_destroy(pd)
+            throw DNNLError(call: "primitive_create(matmul)", status: dnnl_runtime_error)
+        }
+        handle = primitive
+        descriptor = pd
+    }
+
+    deinit {
+        dnnl_primitive_destroy(handle)
+        dnnl_primitive_desc_destroy(descriptor)
+    }
+
+    /// The weights' layout the primitive chose.
+    var chosenWeights: dnnl_memory_desc_t? {
+        dnnl_primitive_desc_query_md(descriptor, dnnl_query_weights_md, 0)?.pointee
+    }
+
+    /// oneDNN's name for the kernel it runs (e.g. "brg:avx512_core_bf16").
+    var implementation: String {
+        var name: UnsafePointer<CChar>?
+        dnnl_primitive_desc_query(descriptor, dnnl_query_impl_info_str, 0, &name)
+        return name.map { String(cString: $0) } ?? "?"
+    }
+}

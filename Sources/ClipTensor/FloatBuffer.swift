@@ -1,7 +1,7 @@
-/// A growable scratch array of floats. Encoders keep one per intermediate and reuse it between
-/// batches, so steady-state encoding allocates nothing.
-public final class FloatBuffer {
-    public private(set) var pointer: UnsafeMutablePointer<Float>
+/// A growable scratch array. Encoders keep one per intermediate and reuse it between batches,
+/// so steady-state encoding allocates nothing.
+public final class ScratchBuffer<Element> {
+    public private(set) var pointer: UnsafeMutablePointer<Element>
     public private(set) var capacity: Int
 
     public init(capacity: Int = 0) {
@@ -11,8 +11,8 @@ public final class FloatBuffer {
 
     deinit { pointer.deallocate() }
 
-    /// Room for at least `count` floats; the old contents are not kept when it grows.
-    public func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
+    /// Room for at least `count` values; the old contents are not kept when it grows.
+    public func reserve(_ count: Int) -> UnsafeMutablePointer<Element> {
         if count > capacity {
             pointer.deallocate()
             capacity = count
@@ -21,3 +21,8 @@ public final class FloatBuffer {
         return pointer
     }
 }
+
+/// Scratch floats.
+public typealias FloatBuffer = ScratchBuffer<Float>
+/// Scratch bf16 values (their bit patterns).
+public typealias BFloat16Buffer = ScratchBuffer<UInt16>
