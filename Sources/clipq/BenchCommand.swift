@@ -164,11 +164,6 @@ struct BenchCommand: ParsableCommand {
         return flop.reduce(0, +) / (flop[0] / dd + flop[1] / di + flop[2] / id)
     }
 
-    func median(_ values: [Double]) -> Double {
-        let sorted = values.sorted()
-        return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
-    }
-
     /// FLOP of a full forward pass through a tower (as PyTorch does it, every layer on every token).
     func flop(_ tower: TowerConfig, tokens: Int, extra: Double) -> Double {
         let T = Double(tokens), D = Double(tower.hiddenSize), I = Double(tower.intermediateSize)
@@ -192,4 +187,10 @@ struct BenchCommand: ParsableCommand {
 /// A line on stdout right away (print buffers when stdout is a pipe, and bench runs for a while).
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// The middle value (the upper one of an even count); 0 for none.
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
 }

@@ -112,8 +112,3 @@ private final class BenchClient {
 private func seconds(_ d: Duration) -> Double {
     d / .seconds(1)
 }
-
-private func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
-}
