@@ -5,7 +5,7 @@ APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-de
                 libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools
 PY_MODULES   := jsonschema pika numpy yaml
 
-.PHONY: setup build test run model clean bench bench-worker bench-tokenizer bench-image
+.PHONY: setup build test fuzz test-asan run model clean bench bench-worker bench-tokenizer bench-image
 
 ## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy, yaml), that are missing
 setup:
@@ -24,9 +24,21 @@ setup:
 build: setup
 	$(SWIFT) build -c release --product clipq
 
-## test: everything CI runs
+## test: everything CI runs: the tests, the module tests again under AddressSanitizer, each fuzzer briefly
 test: setup
 	$(SWIFT) test
+	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
+
+## test-asan: the module tests (not the process-level ClipqTests) under AddressSanitizer
+test-asan: setup
+	$(SWIFT) test --sanitize=address --scratch-path .build-asan --skip ClipqTests
+
+## fuzz: each libFuzzer harness (Tests/Fuzz/) for FUZZ_SECONDS seconds; scripts/fuzz.sh merge refreshes the seeds
+FUZZ_SECONDS ?= 60
+CI_FUZZ_SECONDS ?= 20
+fuzz: setup
+	scripts/fuzz.sh run $(FUZZ_SECONDS)
 
 ## run: a private RabbitMQ under .run/ and one worker (CLIPQ_MODEL, or the real model in models/, or the tiny test model)
 run: build
