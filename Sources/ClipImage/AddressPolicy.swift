@@ -57,7 +57,8 @@ public enum IPAddress: Equatable, Sendable, CustomStringConvertible {
 
     /// Globally routable unicast: not loopback, private (RFC 1918, ULA), CGNAT, link-local,
     /// multicast, unspecified, broadcast, documentation/benchmark ranges, nor an IPv6 form that
-    /// embeds a non-public IPv4 address (mapped, compatible, NAT64, 6to4).
+    /// embeds a non-public IPv4 address (mapped, compatible, translated, NAT64, 6to4), nor a local-use
+    /// NAT64 or Teredo tunnel address.
     public var isPublic: Bool {
         switch self {
         case .v4(let a):
@@ -67,7 +68,13 @@ public enum IPAddress: Equatable, Sendable, CustomStringConvertible {
             if b[0..<10].allSatisfy({ $0 == 0 }) && ((b[10] == 0xFF && b[11] == 0xFF) || (b[10] == 0 && b[11] == 0)) {
                 return isPublicV4(embedded)  // ::ffff:a.b.c.d, ::a.b.c.d (and ::, ::1)
             }
+            if b[0..<8].allSatisfy({ $0 == 0 }) && b[8] == 0xFF && b[9] == 0xFF && b[10] == 0 && b[11] == 0 {
+                return isPublicV4(embedded)  // ::ffff:0:a.b.c.d, SIIT's IPv4-translated form
+            }
             if b[0...11] == [0x00, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0][...] { return isPublicV4(embedded) }  // 64:ff9b::/96
+            // 64:ff9b:1::/48, local-use NAT64 (RFC 8215): a translator may put any IPv4 address anywhere in it.
+            if b[0...5] == [0x00, 0x64, 0xFF, 0x9B, 0x00, 0x01][...] { return false }
+            if b[0...3] == [0x20, 0x01, 0x00, 0x00][...] { return false }  // 2001::/32 Teredo: a tunnel to an IPv4 peer
             if b[0] == 0x20 && b[1] == 0x02 {  // 2002::/16 carries an IPv4 address in bits 16..48
                 return isPublicV4(UInt32(b[2]) << 24 | UInt32(b[3]) << 16 | UInt32(b[4]) << 8 | UInt32(b[5]))
             }

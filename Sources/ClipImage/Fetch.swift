@@ -13,6 +13,9 @@ public struct FetchSettings: Equatable, Sendable {
     public var maxBytes: Int = 20_000_000
     public var maxRedirects: Int = 5
     public var maxAttempts: Int = 3
+    /// Longer URLs are refused: libcurl refuses those over 8 MB itself, as a failed setup call
+    /// that would otherwise read as the worker's fault (`internal`).
+    public var maxURLBytes: Int = 65536
     /// First retry waits this long, each later one twice the one before.
     public var backoff: Duration = .milliseconds(200)
     public var addressPolicy = AddressPolicy()
@@ -33,6 +36,9 @@ public func fetchImageBytes(_ url: String, settings: FetchSettings, deadline: Co
     throws(ImageError) -> [UInt8]
 {
     guard curlGlobalInit == CURLE_OK else { throw ImageError(.internal, "curl_global_init failed") }
+    guard url.utf8.count <= settings.maxURLBytes else {
+        throw ImageError(.urlNotAllowed, "a URL of \(url.utf8.count) bytes is over the limit of \(settings.maxURLBytes)")
+    }
     var wait = settings.backoff
     var attempt = 1
     while true {

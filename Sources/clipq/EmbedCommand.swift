@@ -86,6 +86,18 @@ struct ModelOptions: ParsableArguments {
     @Flag(help: "Allow image URLs on loopback, private and link-local addresses (env CLIPQ_ALLOW_PRIVATE_NETWORKS=1).")
     var allowPrivateNetworks = false
 
+    @Option(help: "A numeric address image URLs may reach even when private (\"10.0.0.7\", \"::1\"): one internal image host, without opening every private network. Repeatable; env CLIPQ_ALLOW_ADDRESSES (comma-separated).")
+    var allowAddress: [String] = env("CLIPQ_ALLOW_ADDRESSES").map { $0.split(separator: ",").map(String.init) } ?? []
+
+    @Option(help: "Longest one image fetch attempt may take, in ms. Env CLIPQ_FETCH_TIMEOUT_MS.")
+    var fetchTimeoutMs: Int = env("CLIPQ_FETCH_TIMEOUT_MS").flatMap(Int.init) ?? milliseconds(FetchSettings().totalTimeout)
+
+    @Option(help: "Attempts per image URL (5xx, 408, 429, timeouts and dropped connections are retried). Env CLIPQ_FETCH_ATTEMPTS.")
+    var fetchAttempts: Int = env("CLIPQ_FETCH_ATTEMPTS").flatMap(Int.init) ?? FetchSettings().maxAttempts
+
+    @Option(help: "Largest image body fetched, in bytes. Env CLIPQ_FETCH_MAX_BYTES.")
+    var fetchMaxBytes: Int = env("CLIPQ_FETCH_MAX_BYTES").flatMap(Int.init) ?? FetchSettings().maxBytes
+
     @Option(help: "Refuse images with more pixels than this (read from the header, before decoding). Env CLIPQ_MAX_IMAGE_PIXELS.")
     var maxImagePixels: Int = env("CLIPQ_MAX_IMAGE_PIXELS").flatMap(Int.init) ?? DecodeLimits().maxPixels
 
@@ -103,6 +115,20 @@ struct ModelOptions: ParsableArguments {
         settings.limits.maxPixels = maxImagePixels
         settings.fetch.addressPolicy.allowPrivateNetworks = allowPrivateNetworks
             || env("CLIPQ_ALLOW_PRIVATE_NETWORKS") == "1"
+        // Kept in the canonical form the guard compares ("::1", not "0:0:0:0:0:0:0:1").
+        settings.fetch.addressPolicy.allowedAddresses = Set(try allowAddress.map { text in
+            guard let address = IPAddress(text.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--allow-address \(text): not a numeric IPv4 or IPv6 address")
+            }
+            return address.description
+        })
+        guard fetchTimeoutMs > 0, fetchAttempts > 0, fetchMaxBytes > 0 else {
+            throw ValidationError("--fetch-timeout-ms, --fetch-attempts and --fetch-max-bytes must be positive")
+        }
+        settings.fetch.totalTimeout = .milliseconds(fetchTimeoutMs)
+        settings.fetch.connectTimeout = min(settings.fetch.connectTimeout, settings.fetch.totalTimeout)
+        settings.fetch.maxAttempts = fetchAttempts
+        settings.fetch.maxBytes = fetchMaxBytes
         return RowPreparer(tokenizer: try CLIPTokenizer(modelDirectory: directory), images: ImageIngest(config: config, settings: settings))
     }
 
@@ -111,3 +137,5 @@ struct ModelOptions: ParsableArguments {
         return Embedder(encoder: encoder, preparer: try preparer(), maxBatch: maxBatch)
     }
 }
+
+private func milliseconds(_ d: Duration) -> Int { Int(d / .milliseconds(1)) }

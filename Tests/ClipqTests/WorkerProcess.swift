@@ -13,9 +13,11 @@ final class WorkerProcess: @unchecked Sendable {
     static let modelDirectory = CLI.fixtures.appendingPathComponent("tiny-clip").path
 
     /// `environment` adds to (or overrides) the worker's; the broker URL comes from `broker`.
-    init(broker: TestBroker, topology: Topology, arguments: [String] = [], environment extra: [String: String] = [:]) throws {
+    /// Image URLs may reach loopback (the tests' servers) unless `allowPrivateNetworks` is false.
+    init(broker: TestBroker, topology: Topology, arguments: [String] = [], environment extra: [String: String] = [:],
+         allowPrivateNetworks: Bool = true) throws {
         process.executableURL = CLI.executable
-        process.arguments = ["worker", "--model", Self.modelDirectory, "--allow-private-networks"] + arguments
+        process.arguments = ["worker", "--model", Self.modelDirectory] + (allowPrivateNetworks ? ["--allow-private-networks"] : []) + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["CLIPQ_AMQP_URL"] = broker.url
         environment["CLIPQ_QUEUE"] = topology.requestQueue

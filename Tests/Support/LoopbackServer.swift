@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 #endif
 
-/// A small HTTP/1.1 server on 127.0.0.1 and an ephemeral port, one thread per connection, for
+/// A small HTTP/1.1 server on 127.0.0.1 (or another loopback address) and an ephemeral port, one thread per connection, for
 /// fetching real bytes over a real socket. Each route answers with a `Reply`.
 public final class LoopbackServer: @unchecked Sendable {
     public enum Reply: Sendable {
@@ -25,23 +25,27 @@ public final class LoopbackServer: @unchecked Sendable {
     }
 
     public let port: UInt16
+    public let host: String
     private let listener: Int32
     private let route: @Sendable (Request) -> Reply
     private let lock = NSLock()
     private var counts: [String: Int] = [:]
 
     /// `route(path, n)` answers the n-th request (from 1) for `path`.
-    public convenience init(route: @escaping @Sendable (String, Int) -> Reply) throws {
-        try self.init(requests: { route($0.path, $0.n) })
+    public convenience init(host: String = "127.0.0.1", route: @escaping @Sendable (String, Int) -> Reply) throws {
+        try self.init(host: host, requests: { route($0.path, $0.n) })
     }
 
-    /// `requests(request)` answers each request, with its headers (for Range requests).
-    public init(requests route: @escaping @Sendable (Request) -> Reply) throws {
+    /// `requests(request)` answers each request, with its headers (for Range requests). `host`
+    /// other than 127.0.0.1 (say 127.0.0.7) lets a test allow the server's address alone and
+    /// still see every spelling of 127.0.0.1 refused.
+    public init(host: String = "127.0.0.1", requests route: @escaping @Sendable (Request) -> Reply) throws {
         self.route = route
+        self.host = host
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
@@ -61,7 +65,7 @@ public final class LoopbackServer: @unchecked Sendable {
         shutdown(listener, Int32(SHUT_RDWR))
     }
 
-    public func url(_ path: String) -> String { "http://127.0.0.1:\(port)\(path)" }
+    public func url(_ path: String) -> String { "http://\(host):\(port)\(path)" }
 
     /// How many requests `path` has had.
     public func hits(_ path: String) -> Int { lock.withLock { counts[path, default: 0] } }
