@@ -32,7 +32,8 @@ test: setup
 
 ## test-asan: the module tests (not the process-level ClipqTests) under AddressSanitizer
 test-asan: setup
-	$(SWIFT) test --sanitize=address --scratch-path .build-asan --skip ClipqTests
+	LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp:print_suppressions=0 \
+	    $(SWIFT) test --sanitize=address --scratch-path .build-asan --skip ClipqTests
 
 ## fuzz: each libFuzzer harness (Tests/Fuzz/) for FUZZ_SECONDS seconds; scripts/fuzz.sh merge refreshes the seeds
 FUZZ_SECONDS ?= 60

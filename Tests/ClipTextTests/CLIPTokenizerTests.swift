@@ -72,7 +72,10 @@ import Testing
         // Each iteration writes only its own slot.
         nonisolated(unsafe) let results = UnsafeMutableBufferPointer<[Int32]>.allocate(capacity: cases.count * 4)
         results.initialize(repeating: [])
-        defer { results.deallocate() }
+        defer {
+            results.deinitialize()  // the arrays it holds; deallocate alone leaks them (ASan found it)
+            results.deallocate()
+        }
         DispatchQueue.concurrentPerform(iterations: cases.count * 4) { i in
             results[i] = shared.encode(cases[i % cases.count].text)
         }
