@@ -21,6 +21,7 @@ final class HostileInputTests: XCTestCase {
         let pid = worker.process.processIdentifier
 
         let corpus = HostileCorpus.cases(serverPort: server.port)
+        print("hostile corpus: \(corpus.count) cases")
         XCTAssertGreaterThanOrEqual(corpus.count, 200)
         XCTAssertEqual(Set(corpus.map(\.id)).count, corpus.count, "ids are unique")
         // Every code but `internal`, which is the worker's own fault: no input may cause it.
