@@ -70,6 +70,9 @@ public final class Worker: @unchecked Sendable {
     /// For the health probes; guarded by `healthLock`.
     private let healthLock = NSLock()
     private var connected = false
+    /// The connection generation whose deliveries are still ours to settle (nil while
+    /// reconnecting): work for any other is void, as the broker redelivers it.
+    private var liveGeneration: Int?
     private var stopping = false
     private var encoderRunning = false
 
@@ -140,10 +143,16 @@ public final class Worker: @unchecked Sendable {
 
     private func track(_ event: LinkEvent) {
         switch event {
-        case .connected: healthLock.withLock { connected = true }
-        case .connectionLost: healthLock.withLock { connected = false }
+        case .connected(let generation): healthLock.withLock { (connected, liveGeneration) = (true, generation) }
+        case .connectionLost: healthLock.withLock { (connected, liveGeneration) = (false, nil) }
         default: break
         }
+    }
+
+    /// Whether the job's delivery can still be settled; if not, computing it is wasted: after
+    /// a consumer timeout the redelivered copies would queue behind it and time out in turn.
+    private func isLive(_ job: RequestJob) -> Bool {
+        healthLock.withLock { liveGeneration == job.id.generation }
     }
 
     // MARK: - Ingest (pool threads)
@@ -154,6 +163,7 @@ public final class Worker: @unchecked Sendable {
     }
 
     private func ingest(_ job: RequestJob) {
+        guard isLive(job) else { return }
         let properties = job.delivery.properties
         if properties.replyTo?.isEmpty ?? true {
             return fail(job, ClipError(.missingReplyTo, "the request has no reply_to property: there is nowhere to answer"))
@@ -192,7 +202,8 @@ public final class Worker: @unchecked Sendable {
             for item in batch.expired {
                 fail(item.job, ClipError(.deadlineExceeded, "the request's deadline passed while it waited for the encoder"))
             }
-            let items = batch.items.filter { !$0.job.hasEnded }  // a failed request's other rows cost nothing
+            // A failed request's other rows, and work whose delivery is void, cost nothing.
+            let items = batch.items.filter { !$0.job.hasEnded && isLive($0.job) }
             guard !items.isEmpty else { continue }
             do {
                 let features: [[Float]]
