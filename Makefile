@@ -5,7 +5,7 @@ APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-de
                 libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools
 PY_MODULES   := jsonschema pika numpy yaml
 
-.PHONY: setup build test run model clean bench bench-worker bench-tokenizer bench-image
+.PHONY: setup build test run model clean bench bench-worker bench-load bench-tokenizer bench-image
 
 ## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy, yaml), that are missing
 setup:
@@ -48,6 +48,11 @@ bench: build
 ## bench-worker: a worker through a private broker against the same work in process (saturation, idle latency)
 bench-worker: build
 	scripts/bench-worker.sh $(BENCH_ARGS)
+
+## bench-load: three publishers against two workers through a private broker: answers, p50/p99 latency,
+## throughput, worker memory (the tiny model; BENCH_ARGS="--model DIR --texts N --images N --rate R")
+bench-load: build
+	scripts/bench-load.sh $(BENCH_ARGS)
 
 ## bench-image: image ingest, clipq against Pillow + CLIPImageProcessorPil on the same files, one thread each
 bench-image: build
