@@ -83,13 +83,13 @@ struct LoadBenchCommand: ParsableCommand {
         }
         let rss = memory.report()
         for worker in rss {
-            say("worker \(worker.pid) RSS: after the first second \(worker.warm >> 20) MiB, peak \(worker.peak >> 20) MiB, "
-                + "end \(worker.end >> 20) MiB (\(worker.samples) samples)")
+            say("worker \(worker.pid) RSS over the run: \(worker.course.map { String($0 >> 20) }.joined(separator: " ")) MiB; "
+                + "peak \(worker.firstHalfPeak >> 20) MiB in the first half, \(worker.secondHalfPeak >> 20) MiB in the second")
         }
         if json {
             let workers: [JSONValue] = rss.map {
-                ["pid": .number(Double($0.pid)), "warm": .number(Double($0.warm)), "peak": .number(Double($0.peak)),
-                 "end": .number(Double($0.end))]
+                ["pid": .number(Double($0.pid)), "first_half_peak": .number(Double($0.firstHalfPeak)),
+                 "second_half_peak": .number(Double($0.secondHalfPeak))]
             }
             print(String(decoding: JSONWriter.serialize([
                 "published": .number(Double(summary.published)), "answered": .number(Double(summary.answered)),
@@ -172,7 +172,12 @@ private struct Publisher {
         for (i, request) in requests.enumerated() {
             if perSecond > 0 {
                 let due = start + .seconds(Double(i) / perSecond)
-                while ContinuousClock.now < due { try drain(&unconfirmed, wait: min(due - ContinuousClock.now, .milliseconds(5))) }
+                // Never a negative wait: librabbitmq would hand it to poll() as "forever".
+                while true {
+                    let wait = due - ContinuousClock.now
+                    if wait <= .zero { break }
+                    try drain(&unconfirmed, wait: min(wait, .milliseconds(5)))
+                }
             }
             let properties = AMQPProperties(contentType: "application/json", deliveryMode: 2, correlationID: request.id, replyTo: replyTo)
             ledger.published(request.id, at: .now)
@@ -237,7 +242,12 @@ private final class ReplyConsumer: @unchecked Sendable {
 private final class MemorySampler: @unchecked Sendable {
     struct Report {
         var pid: Int32
-        var warm, peak, end, samples: Int
+        /// The highest samples of the first and second halves of the run: once the worker holds
+        /// its working set (prefetched requests, decoded images), memory is flat if the second
+        /// is no higher than the first.
+        var firstHalfPeak, secondHalfPeak: Int
+        /// Eleven samples evenly spaced over the run, first to last.
+        var course: [Int]
     }
 
     private let lock = NSLock()
@@ -249,7 +259,7 @@ private final class MemorySampler: @unchecked Sendable {
         Thread { [self] in
             while !lock.withLock({ stopped }) {
                 for pid in pids { if let bytes = residentBytes(pid) { lock.withLock { samples[pid, default: []].append(bytes) } } }
-                Thread.sleep(forTimeInterval: 0.5)
+                Thread.sleep(forTimeInterval: 0.25)
             }
         }.start()
     }
@@ -258,12 +268,13 @@ private final class MemorySampler: @unchecked Sendable {
         lock.withLock { stopped = true }
     }
 
-    /// `warm` is the third sample (once the model is paged in and the first batches ran).
     func report() -> [Report] {
         lock.withLock {
             samples.keys.sorted().compactMap { pid in
-                guard let s = samples[pid], let end = s.last, let peak = s.max() else { return nil }
-                return Report(pid: pid, warm: s[min(2, s.count - 1)], peak: peak, end: end, samples: s.count)
+                guard let s = samples[pid], s.count >= 2 else { return nil }
+                return Report(
+                    pid: pid, firstHalfPeak: s[..<(s.count / 2)].max() ?? 0, secondHalfPeak: s[(s.count / 2)...].max() ?? 0,
+                    course: (0...10).map { s[($0 * (s.count - 1)) / 10] })
             }
         }
     }

@@ -26,9 +26,11 @@ final class LoadTests: XCTestCase {
         XCTAssertEqual(summary["duplicates"]?.number, 0, "no fault, so no duplicate")
         let memory = try XCTUnwrap(summary["workers"]?.array)
         XCTAssertEqual(memory.count, 2)
+        // Flat once the working set is in hand: a gross-growth check at this size (a leak of a few
+        // KB per request shows in `make bench-load`'s longer runs, not here).
         for worker in memory {
-            let (warm, end) = (worker["warm"]?.number ?? 0, worker["end"]?.number ?? .infinity)
-            XCTAssertLessThan(end, warm * 1.25 + 16 * 1024 * 1024, "worker memory grew: \(worker)")
+            let (first, second) = (worker["first_half_peak"]?.number ?? 0, worker["second_half_peak"]?.number ?? .infinity)
+            XCTAssertLessThan(second, max(first * 1.1, first + 8 * 1024 * 1024), "worker memory grew: \(worker)")
         }
         for worker in workers {
             XCTAssertTrue(worker.log.contains { $0.contains(#""event":"replied""#) }, "both workers served")
