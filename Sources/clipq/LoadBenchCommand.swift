@@ -88,7 +88,7 @@ struct LoadBenchCommand: ParsableCommand {
         }
         if json {
             let workers: [JSONValue] = rss.map {
-                ["pid": .number(Double($0.pid)), "first_half_peak": .number(Double($0.firstHalfPeak)),
+                ["pid": .number(Double($0.pid)), "start": .number(Double($0.start)), "first_half_peak": .number(Double($0.firstHalfPeak)),
                  "second_half_peak": .number(Double($0.secondHalfPeak))]
             }
             print(String(decoding: JSONWriter.serialize([
@@ -242,6 +242,8 @@ private final class ReplyConsumer: @unchecked Sendable {
 private final class MemorySampler: @unchecked Sendable {
     struct Report {
         var pid: Int32
+        /// The first sample, as the load begins.
+        var start: Int
         /// The highest samples of the first and second halves of the run: once the worker holds
         /// its working set (prefetched requests, decoded images), memory is flat if the second
         /// is no higher than the first.
@@ -273,7 +275,7 @@ private final class MemorySampler: @unchecked Sendable {
             samples.keys.sorted().compactMap { pid in
                 guard let s = samples[pid], s.count >= 2 else { return nil }
                 return Report(
-                    pid: pid, firstHalfPeak: s[..<(s.count / 2)].max() ?? 0, secondHalfPeak: s[(s.count / 2)...].max() ?? 0,
+                    pid: pid, start: s[0], firstHalfPeak: s[..<(s.count / 2)].max() ?? 0, secondHalfPeak: s[(s.count / 2)...].max() ?? 0,
                     course: (0...10).map { s[($0 * (s.count - 1)) / 10] })
             }
         }
