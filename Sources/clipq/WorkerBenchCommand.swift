@@ -25,10 +25,12 @@ struct WorkerBenchCommand: ParsableCommand {
     @Option(help: "Image requests (one image each) for the saturation run.") var images = 16
     @Option(help: "Caption requests (one caption each) for the saturation run.") var texts = 256
     @Option(help: "One-caption round trips for the idle latency.") var pings = 30
+    @Flag(inversion: .prefixedNo, help: "Run the same work in process for comparison (loads the model here too).")
+    var inProcess = true
 
     func run() throws {
         try BenchCommand.ensureModel(model.model)
-        let embedder = try model.embedder()
+        let embedder = inProcess ? try model.embedder() : nil
         let client = try BenchClient(settings: try broker.settings(connectionName: "clipq bench-worker"), queue: broker.queue)
         let image = try Data(contentsOf: URL(fileURLWithPath: "Tests/Fixtures/images/inputs/astronaut.jpg")).base64EncodedString()
         let captions = (0..<texts).map { "a photo of thing number \($0) on a table" }
@@ -36,19 +38,22 @@ struct WorkerBenchCommand: ParsableCommand {
 
         // Warm both sides up: the worker's first batch pages the weights in.
         _ = try client.roundTrip([Self.body(image: image)] + [Self.body(text: "warm up")])
-        _ = try embedder.embed(EmbeddingRequest(rows: [.init(image: image), .init(text: "warm up")]))
+        _ = try embedder?.embed(EmbeddingRequest(rows: [.init(image: image), .init(text: "warm up")]))
 
         for (name, bodies, rows) in [
             ("captions", captions.map { Self.body(text: $0) }, captions.map { EmbeddingRequest.Row(text: $0) }),
             ("images", Array(repeating: Self.body(image: image), count: images), Array(repeating: EmbeddingRequest.Row(image: image), count: images)),
-        ] {
-            let viaBroker = try client.roundTrip(bodies)
+        ] where !bodies.isEmpty {
+            let brokerRate = Double(bodies.count) / (try client.roundTrip(bodies))
+            guard let embedder else {
+                say(String(format: "%@: through the broker %.2f/s (%d requests of one row)", name, brokerRate, bodies.count))
+                continue
+            }
             let t = ContinuousClock.now
             for chunk in stride(from: 0, to: rows.count, by: 64) {
                 _ = try embedder.embed(EmbeddingRequest(rows: Array(rows[chunk..<min(chunk + 64, rows.count)])))
             }
-            let inProcess = seconds(ContinuousClock.now - t)
-            let brokerRate = Double(bodies.count) / viaBroker, processRate = Double(rows.count) / inProcess
+            let processRate = Double(rows.count) / seconds(ContinuousClock.now - t)
             say(String(format: "%@: through the broker %.2f/s (%d requests of one row), in process %.2f/s: %.0f%%",
                        name, brokerRate, bodies.count, processRate, 100 * brokerRate / processRate))
         }
@@ -56,13 +61,20 @@ struct WorkerBenchCommand: ParsableCommand {
         var roundTrips: [Double] = [], encodes: [Double] = []
         for i in 0..<pings {
             roundTrips.append(try client.roundTrip([Self.body(text: "a photo of a cat \(i)")]))
+            guard let embedder else { continue }
             let t = ContinuousClock.now
             _ = try embedder.encoder.encodeTexts(tokenIDs: [embedder.preparer.tokens("a photo of a cat \(i)")])
             encodes.append(seconds(ContinuousClock.now - t))
         }
-        let (p50, encode) = (median(roundTrips) * 1000, median(encodes) * 1000)
-        say(String(format: "idle latency, one caption: p50 round trip %.1f ms, encoder %.1f ms in process: +%.1f ms",
-                   p50, encode, p50 - encode))
+        guard pings > 0 else { return }
+        let p50 = median(roundTrips) * 1000
+        if encodes.isEmpty {
+            say(String(format: "idle latency, one caption: p50 round trip %.1f ms", p50))
+        } else {
+            let encode = median(encodes) * 1000
+            say(String(format: "idle latency, one caption: p50 round trip %.1f ms, encoder %.1f ms in process: +%.1f ms",
+                       p50, encode, p50 - encode))
+        }
     }
 
     static func body(image: String? = nil, text: String? = nil) -> [UInt8] {
