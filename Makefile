@@ -5,7 +5,7 @@ APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-de
                 libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools
 PY_MODULES   := jsonschema pika numpy yaml
 
-.PHONY: setup build test run model clean bench bench-worker bench-broker bench-scaling bench-tokenizer bench-image
+.PHONY: setup build test run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-tokenizer bench-image
 
 ## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy, yaml), that are missing
 setup:
@@ -60,6 +60,10 @@ bench-broker: build
 ## bench-scaling: one worker then two on this host, one queue: throughput and each worker's RSS/PSS (CLIPQ_PRECISION)
 bench-scaling: build
 	scripts/bench-scaling.sh $(BENCH_ARGS)
+
+## bench-batching: a worker under each --max-batch/--max-wait-ms setting: saturation throughput, latency at a steady rate
+bench-batching: build
+	scripts/bench-batching.sh $(BENCH_ARGS)
 
 ## bench-image: image ingest, clipq against Pillow + CLIPImageProcessorPil on the same files, one thread each
 bench-image: build
