@@ -67,11 +67,11 @@ struct LoadBenchCommand: ParsableCommand {
             }.start()
         }
         group.wait()
+        if let failure = failures.all.first { throw ValidationError(failure) }  // not worth waiting for replies
         let published = ContinuousClock.now - start
         consumer.finished.wait()
         memory.stop()
         let elapsed = ledger.lastReply.map { $0 - start } ?? (ContinuousClock.now - start)
-        if let failure = failures.all.first { throw ValidationError(failure) }
 
         let summary = ledger.summary(requests)
         say(String(format: "published %d (all confirmed) in %.1f s; answered %d, errors %d, duplicates %d, missing %d, in %.1f s: %.1f requests/s",
@@ -115,7 +115,9 @@ private final class LoadLedger: @unchecked Sendable {
     private var answered: [String: ContinuousClock.Instant] = [:]
     private var replies: [String: Int] = [:]
     private var errors = 0
-    private(set) var lastReply: ContinuousClock.Instant?
+    private var last: ContinuousClock.Instant?
+
+    var lastReply: ContinuousClock.Instant? { lock.withLock { last } }
 
     func published(_ id: String, at time: ContinuousClock.Instant) { lock.withLock { sent[id] = time } }
 
@@ -126,7 +128,7 @@ private final class LoadLedger: @unchecked Sendable {
             replies[id, default: 0] += 1
             if answered[id] == nil { answered[id] = now }
             if isError { errors += 1 }
-            lastReply = now
+            last = now
             return answered.count
         }
     }
@@ -172,7 +174,8 @@ private struct Publisher {
         for (i, request) in requests.enumerated() {
             if perSecond > 0 {
                 let due = start + .seconds(Double(i) / perSecond)
-                // Never a negative wait: librabbitmq would hand it to poll() as "forever".
+                // Never a negative wait: librabbitmq refuses it as an invalid parameter and the
+                // connection is dropped.
                 while true {
                     let wait = due - ContinuousClock.now
                     if wait <= .zero { break }
