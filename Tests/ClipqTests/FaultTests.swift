@@ -26,6 +26,7 @@ final class FaultTests: XCTestCase {
 
     override func tearDownWithError() throws {
         for command in restore.reversed() { try broker.ctl(command) }
+        for queue in [topology.requestQueue, topology.deadLetterQueue] { _ = try? broker.ctl(["delete_queue", queue]) }
     }
 
     static func topology(for name: String, deliveryLimit: Int = 5) -> Topology {
