@@ -42,11 +42,12 @@ public enum WorkerEvent: Sendable {
 /// batches; each request ends in a confirmed reply, or in an error reply and a dead-letter
 /// record, before its delivery is acked.
 public final class Worker: @unchecked Sendable {
-    enum Lane: Hashable, Sendable { case image, text }
+    enum Lane: String, CaseIterable, Sendable { case image, text }
 
     struct Item: Sendable {
         var job: RequestJob
         var row: Int
+        var enqueued: ContinuousClock.Instant
         var pixels: [Float]?
         var tokenIDs: [Int]?
     }
@@ -62,6 +63,7 @@ public final class Worker: @unchecked Sendable {
     private let outcomes: OutcomeBuilder
     private let batcher: DynamicBatcher<Lane, Item>
     private let onEvent: @Sendable (WorkerEvent) -> Void
+    private let metrics: WorkerMetrics
     /// The ingest pool: at most `ingestThreads` requests are checked and fetched at once; the
     /// rest wait as queued operations, not as blocked threads.
     private let ingestQueue = OperationQueue()
@@ -75,11 +77,12 @@ public final class Worker: @unchecked Sendable {
 
     public init(
         settings: WorkerSettings, encoder: any EmbeddingEncoder, preparer: RowPreparer,
-        onEvent: @escaping @Sendable (WorkerEvent) -> Void = { _ in }
+        metrics: WorkerMetrics = .disabled, onEvent: @escaping @Sendable (WorkerEvent) -> Void = { _ in }
     ) throws {
         self.settings = settings
         self.encoder = encoder
         self.preparer = preparer
+        self.metrics = metrics
         self.onEvent = onEvent
         decoder = try RequestDecoder(limits: settings.limits)
         outcomes = OutcomeBuilder(
@@ -95,8 +98,9 @@ public final class Worker: @unchecked Sendable {
         let link = BrokerLink(
             settings.link,
             onDelivery: { [weak self] id, delivery in self?.accept(id, delivery) },
-            onEvent: { [weak self, onEvent] event in
+            onEvent: { [weak self, metrics, onEvent] event in
                 self?.track(event)
+                metrics.link(event)
                 onEvent(.link(event))
             })
         healthLock.withLock {  // the health thread may already be asking
@@ -150,6 +154,7 @@ public final class Worker: @unchecked Sendable {
 
     private func accept(_ id: DeliveryID, _ delivery: AMQPDelivery) {
         let job = RequestJob(id: id, delivery: delivery, received: .now, deadline: Self.deadline(of: delivery.properties))
+        metrics.received()
         ingestQueue.addOperation { [self] in ingest(job) }
     }
 
@@ -167,19 +172,21 @@ public final class Worker: @unchecked Sendable {
         } catch {
             return fail(job, error)
         }
-        switch preparer.prepare(request, concurrency: settings.ingestThreads, deadline: job.deadline) {
+        switch preparer.prepare(request, concurrency: settings.ingestThreads, deadline: job.deadline, metrics: metrics) {
         case .failure(let error):
             fail(job, error)
         case .success(let rows):
             let items = rows.reduce(0) { $0 + ($1.pixels == nil ? 0 : 1) + ($1.tokenIDs == nil ? 0 : 1) }
             job.expect(rowCount: rows.count, items: items)
             var batchItems: [(payload: Item, lane: Lane)] = []
+            let now = ContinuousClock.now
             for (row, prepared) in rows.enumerated() {
-                if let pixels = prepared.pixels { batchItems.append((Item(job: job, row: row, pixels: pixels), .image)) }
-                if let tokens = prepared.tokenIDs { batchItems.append((Item(job: job, row: row, tokenIDs: tokens), .text)) }
+                if let pixels = prepared.pixels { batchItems.append((Item(job: job, row: row, enqueued: now, pixels: pixels), .image)) }
+                if let tokens = prepared.tokenIDs { batchItems.append((Item(job: job, row: row, enqueued: now, tokenIDs: tokens), .text)) }
             }
             if !batcher.submit(batchItems, deadline: job.deadline) {
                 // Shutting down: not the request's fault. Back to the queue for another worker.
+                metrics.ended(job, .requeued)
                 link?.finish(Outcome(delivery: job.id, publishes: [], settlement: .requeue))
             }
         }
@@ -194,7 +201,9 @@ public final class Worker: @unchecked Sendable {
             }
             let items = batch.items.filter { !$0.job.hasEnded }  // a failed request's other rows cost nothing
             guard !items.isEmpty else { continue }
+            metrics.batch(batch.lane, enqueued: items.map(\.enqueued))
             do {
+                let start = ContinuousClock.now
                 let features: [[Float]]
                 switch batch.lane {
                 case .image:
@@ -202,6 +211,7 @@ public final class Worker: @unchecked Sendable {
                 case .text:
                     features = try encoder.encodeTexts(tokenIDs: items.map { $0.tokenIDs ?? [] })
                 }
+                metrics.encoded(batch.lane, rows: items.count, in: .now - start)
                 for (item, embedding) in zip(items, features) {
                     let rows = batch.lane == .image
                         ? item.job.fulfil(row: item.row, image: embedding) : item.job.fulfil(row: item.row, text: embedding)
@@ -219,12 +229,14 @@ public final class Worker: @unchecked Sendable {
         let total = Self.milliseconds(ContinuousClock.now - job.received)
         let ingest = job.ingestDone.map { Self.milliseconds($0 - job.received) } ?? 0
         let outcome = outcomes.success(job, rows: rows, timings: ["ingest": ingest, "total": total])
+        metrics.ended(job, .success)
         link?.finish(outcome)
         onEvent(.replied(correlationID: job.delivery.properties.correlationID, rows: rows.count, milliseconds: total))
     }
 
     private func fail(_ job: RequestJob, _ error: ClipError) {
         guard job.fail() else { return }
+        metrics.ended(job, .error(error.code))
         link?.finish(outcomes.failure(job, error))
         onEvent(.failed(correlationID: job.delivery.properties.correlationID, error: error))
     }
