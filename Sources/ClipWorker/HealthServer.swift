@@ -9,6 +9,11 @@ import Glibc
 /// HTTP/1.1 responder on one thread: one short request per connection, nothing else, so that no
 /// HTTP package is needed for three fixed answers.
 public final class HealthServer: @unchecked Sendable {
+    /// A probe's request head is a few hundred bytes: a slow or huge one is cut off at these,
+    /// so that it cannot hold the only thread.
+    public static let maxRequestHead = 8192
+    public static let requestTimeoutSeconds = 2
+
     public let port: UInt16
     private let listener: Int32
     private let isAlive: @Sendable () -> Bool
@@ -71,15 +76,14 @@ public final class HealthServer: @unchecked Sendable {
         close(listener)
     }
 
-    /// Reads the request head (a probe's is a few hundred bytes; a slow or huge one is cut off
-    /// after 2 s or 8 KiB, so it cannot hold the only thread), then answers and closes.
+    /// Reads the request head (up to the limits above), then answers and closes.
     private func answer(_ client: Int32) {
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        var timeout = timeval(tv_sec: Self.requestTimeoutSeconds, tv_usec: 0)
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var head = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 1024)
-        while !String(decoding: head, as: UTF8.self).contains("\r\n\r\n") && head.count < 8192 {
+        while !String(decoding: head, as: UTF8.self).contains("\r\n\r\n") && head.count < Self.maxRequestHead {
             let n = recv(client, &buffer, buffer.count, 0)
             if n <= 0 { break }
             head += buffer[0..<n]

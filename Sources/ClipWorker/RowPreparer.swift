@@ -27,6 +27,12 @@ public struct RowPreparer: Sendable {
         tokenizer.encode(text).map(Int.init)
     }
 
+    private func tokens(_ text: String, metrics: WorkerMetrics?) -> [Int] {
+        let start = ContinuousClock.now
+        defer { metrics?.tokenized(in: .now - start) }
+        return tokens(text)
+    }
+
     public func pixels(
         _ cell: String, row: Int, deadline: ContinuousClock.Instant?, timed: (ImageIngest.Stage, Duration) -> Void = { _, _ in }
     ) -> Result<[Float], ClipError> {
@@ -40,13 +46,7 @@ public struct RowPreparer: Sendable {
     public func prepare(
         _ request: EmbeddingRequest, concurrency: Int, deadline: ContinuousClock.Instant? = nil, metrics: WorkerMetrics? = nil
     ) -> Result<[PreparedRow], ClipError> {
-        var rows = request.rows.map { row in
-            PreparedRow(pixels: nil, tokenIDs: row.text.map { text in
-                let start = ContinuousClock.now
-                defer { metrics?.tokenized(in: .now - start) }
-                return tokens(text)
-            })
-        }
+        var rows = request.rows.map { row in PreparedRow(pixels: nil, tokenIDs: row.text.map { tokens($0, metrics: metrics) }) }
         let imageRows = request.rows.indices.filter { request.rows[$0].image != nil }
         let results = ConcurrentResults<Result<[Float], ClipError>>(count: imageRows.count)
         let lanes = max(1, min(concurrency, imageRows.count))

@@ -2,6 +2,7 @@ import ArgumentParser
 import ClipAMQP
 import ClipBatch
 import ClipSchema
+import ClipTensor
 import ClipWorker
 import Foundation
 import Logging
@@ -39,7 +40,7 @@ struct WorkerCommand: ParsableCommand {
     var drainSeconds: Int = 60
 
     @Option(name: [.customLong("http-port"), .customLong("health-port")], help: "Serve GET /healthz (alive), /readyz (connected, model loaded, not stopping) and /metrics (Prometheus) on this TCP port, all interfaces (off by default). Env CLIPQ_HTTP_PORT; --health-port and CLIPQ_HEALTH_PORT are the same setting's former names.")
-    var httpPort: UInt16? = (env("CLIPQ_HTTP_PORT") ?? env("CLIPQ_HEALTH_PORT")).flatMap { UInt16($0) }
+    var httpPort: UInt16?
 
     @Option(help: "Least severe log level written: trace, debug, info, notice, warning, error or critical. Env CLIPQ_LOG_LEVEL.")
     var logLevel: String = env("CLIPQ_LOG_LEVEL") ?? "info"
@@ -54,6 +55,7 @@ struct WorkerCommand: ParsableCommand {
         let log = Logger(label: "clipq.worker") { _ in
             JSONLogHandler(level: Logger.Level(rawValue: logLevel) ?? .info, metadata: ["worker": .string(Worker.defaultID)])
         }
+        sendWarnings { log.warning("\($0)", metadata: ["event": "warning"]) }  // the model's, e.g. a bf16 fallback
         let embedder = try model.embedder()
         var settings = WorkerSettings(
             link: BrokerLink.Configuration(
@@ -67,7 +69,8 @@ struct WorkerCommand: ParsableCommand {
         let (metrics, registry) = WorkerMetrics.prometheus()
         let worker = try Worker(
             settings: settings, encoder: embedder.encoder, preparer: embedder.preparer, metrics: metrics, onEvent: { log.log($0) })
-        let http = try httpPort.map { port in
+        let port = httpPort ?? (env("CLIPQ_HTTP_PORT") ?? env("CLIPQ_HEALTH_PORT")).flatMap { UInt16($0) }
+        let http = try port.map { port in
             try HealthServer(
                 port: port, isAlive: { worker.isAlive }, isReady: { worker.isReady }, metrics: { registry.emitToBuffer() })
         }

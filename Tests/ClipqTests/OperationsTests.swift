@@ -1,6 +1,8 @@
 import ClipAMQP
+import ClipImage
 import ClipSchema
 import ClipTestSupport
+import ClipWorker
 import Foundation
 import XCTest
 
@@ -119,15 +121,16 @@ final class OperationsTests: XCTestCase {
     }
 
     /// Started while the broker is down: alive, not ready; ready once the broker is there. With
-    /// --log-level notice, refusals and connection trouble are logged, routine lines are not.
+    /// --log-level notice, refusals and connection trouble are logged, routine lines are not; the
+    /// model's warnings (a bf16 fallback, forced here) are JSON lines too.
     func testReadyzWaitsForTheBrokerAndTheLogLevelFilters() throws {
         let port = try TestBroker.freePort()
         try broker.ctl(["stop_app"])
         var restarted = false
         defer { if !restarted { _ = try? broker.ctl(["start_app"]) } }
         let worker = try WorkerProcess(
-            broker: broker, topology: topology, arguments: ["--http-port", String(port)], environment: ["CLIPQ_LOG_LEVEL": "notice"],
-            waitForConnection: false)
+            broker: broker, topology: topology, arguments: ["--http-port", String(port), "--precision", "bf16"],
+            environment: ["CLIPQ_LOG_LEVEL": "notice", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE"], waitForConnection: false)
         XCTAssertTrue(poll { DeployTests.get(port: port, path: "/healthz")?.status == 200 }, "alive while the broker is away")
         XCTAssertTrue(worker.waitForLog(containing: #""event":"connection_lost""#), worker.log.joined(separator: "\n"))
         XCTAssertEqual(DeployTests.get(port: port, path: "/readyz")?.status, 503, "not ready before the first connection")
@@ -142,6 +145,9 @@ final class OperationsTests: XCTestCase {
         try client.collect(["refused", "fine"])
         XCTAssertEqual(worker.terminate(), 0)
         XCTAssertTrue(worker.log.contains { $0.contains(#""event":"failed""#) && $0.contains("refused") }, "notice is logged")
+        let lines = worker.log.compactMap { try? JSONParser().parse(Array($0.utf8)).object }
+        XCTAssertEqual(lines.count, worker.log.count, worker.log.joined(separator: "\n"))
+        XCTAssertTrue(lines.contains { $0["event"]?.string == "warning" && $0["message"]?.string?.contains("falls back") == true })
         for event in ["started", "connected", "replied", "stopped"] {
             XCTAssertFalse(worker.log.contains { $0.contains(#""event":"\#(event)""#) }, "info is not: \(event)")
         }
@@ -166,12 +172,13 @@ final class OperationsTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: file) }
 
         let ports = try (0..<2).map { _ in try TestBroker.freePort() }
+        // The port by both its environment names: the Deploy/ files still use the former one.
         let fromEnvironment = try WorkerProcess(
-            broker: broker, topology: topology, arguments: ["--http-port", String(ports[0])], environment: ["CLIPQ_AMQP_URL": url])
+            broker: broker, topology: topology, environment: ["CLIPQ_AMQP_URL": url, "CLIPQ_HEALTH_PORT": String(ports[0])])
         // The file wins over the environment: with the environment's URL it could not connect.
         let fromFile = try WorkerProcess(
-            broker: broker, topology: topology, arguments: ["--http-port", String(ports[1]), "--amqp-url-file", file.path],
-            environment: ["CLIPQ_AMQP_URL": "amqp://nobody:nothing@127.0.0.1:1/"])
+            broker: broker, topology: topology, arguments: ["--amqp-url-file", file.path],
+            environment: ["CLIPQ_AMQP_URL": "amqp://nobody:nothing@127.0.0.1:1/", "CLIPQ_HTTP_PORT": String(ports[1])])
         let refused = try WorkerProcess(
             broker: broker, topology: topology, environment: ["CLIPQ_AMQP_URL": "amqp://not-\(user):\(encoded)@127.0.0.1:\(broker.amqpPort)/"],
             waitForConnection: false)
@@ -204,6 +211,62 @@ final class OperationsTests: XCTestCase {
             XCTAssertFalse(text.contains(password), "\(what) shows the password")
             XCTAssertFalse(text.contains(encoded), "\(what) shows the encoded password")
         }
+    }
+
+    /// README's Limits table against the code: a row with a flag against `clipq worker --help`
+    /// (its default and its environment variable), every other row against the constant it names.
+    func testTheLimitsTableMatchesTheCode() throws {
+        let root = CLI.fixtures.deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = try XCTUnwrap(readme.components(separatedBy: "### Limits\n").dropFirst().first?.components(separatedBy: "\n#").first)
+        let rows = section.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| limit ") }
+            .map { $0.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
+        XCTAssertGreaterThan(rows.count, 15)
+
+        let help = try CLI.run(["worker", "--help"]).stdout
+        // One entry per option: its first line starts with "  --", the rest are indented further.
+        var entries: [String] = []
+        for line in help.split(separator: "\n") {
+            if line.hasPrefix("  -") { entries.append(String(line)) } else if !entries.isEmpty { entries[entries.count - 1] += " " + line }
+        }
+        let fetch = FetchSettings(), amqp = AMQPSettings(url: try AMQPURL("amqp://localhost/"))
+        let link = BrokerLink.Configuration(settings: amqp, topology: Topology())
+        let definitions = try String(contentsOf: root.appendingPathComponent("Deploy/rabbitmq/definitions.json"), encoding: .utf8)
+        let deadQueueLength = try XCTUnwrap(definitions.firstMatch(of: /"max-length": (\d+)/).flatMap { Double($0.1) })
+        let fromCode: [String: [Double]] = [
+            "JSON nesting": [Double(RequestLimits().maxDepth)],
+            "bytes fetched per image": [Double(fetch.maxBytes)],
+            "fetch connect timeout": [fetch.connectTimeout / .seconds(1)],
+            "fetch time per attempt": [fetch.totalTimeout / .seconds(1)],
+            "fetch attempts": [Double(fetch.maxAttempts)],
+            "redirects": [Double(fetch.maxRedirects)],
+            "request deadline": [],
+            "broker heartbeat": [Double(amqp.heartbeat)],
+            "broker connect timeout": [amqp.connectTimeout / .seconds(1)],
+            "reconnect backoff": [link.initialBackoff / .seconds(1), link.maxBackoff / .seconds(1)],
+            "probe request (`/healthz`, ...)": [Double(HealthServer.maxRequestHead / 1024), Double(HealthServer.requestTimeoutSeconds)],
+            "dead-letter queue (Deploy/ policy)": [deadQueueLength],
+        ]
+        for row in rows {
+            let (limit, flagCell, envCell, readmeDefault) = (row[1], row[2], row[3], row[4])
+            let documented = Self.numbers(readmeDefault)
+            if let flag = flagCell.firstMatch(of: /`(--[a-z-]+)`/)?.1 {
+                let entry = try XCTUnwrap(entries.first { $0.hasPrefix("  \(flag) ") || $0.hasPrefix("  \(flag),") }, "\(flag) in --help")
+                let helpDefault = try XCTUnwrap(entry.firstMatch(of: /\(default: ([^)]*)\)/)?.1, "\(flag): a default in --help")
+                XCTAssertEqual(documented, Self.numbers(String(helpDefault)), "\(limit): README \(readmeDefault), --help \(helpDefault)")
+                if let env = envCell.firstMatch(of: /`(CLIPQ_[A-Z_]+)`/)?.1 { XCTAssertTrue(entry.contains(env), "\(flag) names \(env)") }
+            } else {
+                let expected = try XCTUnwrap(fromCode[limit], "no check for the limit '\(limit)'")
+                XCTAssertEqual(documented, expected, "\(limit): README \(readmeDefault)")
+            }
+        }
+    }
+
+    /// The numbers in a table cell, what is in parentheses (comments) left out.
+    private static func numbers(_ cell: String) -> [Double] {
+        var text = cell
+        while let comment = text.firstMatch(of: /\([^()]*\)/) { text.removeSubrange(comment.range) }
+        return text.matches(of: /\d+(\.\d+)?/).compactMap { Double($0.0) }
     }
 
     private func poll(timeout: Duration = .seconds(20), _ condition: () -> Bool) -> Bool {
