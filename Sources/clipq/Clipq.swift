@@ -18,6 +18,7 @@ struct Clipq: AsyncParsableCommand {
             DeadLetterCommand.self,
             BenchCommand.self,
             WorkerBenchCommand.self,
+            BrokerBenchCommand.self,
             BatchCommand.self,
             EvalCommand.self,
         ]
