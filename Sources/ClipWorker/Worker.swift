@@ -228,7 +228,12 @@ public final class Worker: @unchecked Sendable {
     private func succeed(_ job: RequestJob, _ rows: [ReplyRow]) {
         let total = Self.milliseconds(ContinuousClock.now - job.received)
         let ingest = job.ingestDone.map { Self.milliseconds($0 - job.received) } ?? 0
-        let outcome = outcomes.success(job, rows: rows, timings: ["ingest": ingest, "total": total])
+        let outcome: Outcome
+        do {
+            outcome = try outcomes.success(job, rows: rows, timings: ["ingest": ingest, "total": total])
+        } catch {
+            return refuse(job, error)  // a reply that fails its schema is our fault: answered as `internal`
+        }
         metrics.ended(job, .success)
         link?.finish(outcome)
         onEvent(.replied(correlationID: job.delivery.properties.correlationID, rows: rows.count, milliseconds: total))
@@ -236,6 +241,11 @@ public final class Worker: @unchecked Sendable {
 
     private func fail(_ job: RequestJob, _ error: ClipError) {
         guard job.fail() else { return }
+        refuse(job, error)
+    }
+
+    /// The error reply and the dead letter of a job that has ended.
+    private func refuse(_ job: RequestJob, _ error: ClipError) {
         metrics.ended(job, .error(error.code))
         link?.finish(outcomes.failure(job, error))
         onEvent(.failed(correlationID: job.delivery.properties.correlationID, error: error))
