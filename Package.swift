@@ -90,7 +90,9 @@ let package = Package(
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
         .testTarget(name: "ClipTextTests", dependencies: ["ClipText"]),
         .testTarget(name: "ClipBatchTests", dependencies: ["ClipBatch"]),
-        .testTarget(name: "ClipWorkerTests", dependencies: ["ClipWorker", "ClipTestSupport"]),
+        .testTarget(
+            name: "ClipWorkerTests",
+            dependencies: ["ClipWorker", "ClipTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ClipJobsTests", dependencies: ["ClipJobs", "ClipTestSupport"]),
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
