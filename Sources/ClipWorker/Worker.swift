@@ -42,11 +42,12 @@ public enum WorkerEvent: Sendable {
 /// batches; each request ends in a confirmed reply, or in an error reply and a dead-letter
 /// record, before its delivery is acked.
 public final class Worker: @unchecked Sendable {
-    enum Lane: Hashable, Sendable { case image, text }
+    enum Lane: String, CaseIterable, Sendable { case image, text }
 
     struct Item: Sendable {
         var job: RequestJob
         var row: Int
+        var enqueued: ContinuousClock.Instant
         var pixels: [Float]?
         var tokenIDs: [Int]?
     }
@@ -62,6 +63,7 @@ public final class Worker: @unchecked Sendable {
     private let outcomes: OutcomeBuilder
     private let batcher: DynamicBatcher<Lane, Item>
     private let onEvent: @Sendable (WorkerEvent) -> Void
+    private let metrics: WorkerMetrics
     /// The ingest pool: at most `ingestThreads` requests are checked and fetched at once; the
     /// rest wait as queued operations, not as blocked threads.
     private let ingestQueue = OperationQueue()
@@ -78,11 +80,12 @@ public final class Worker: @unchecked Sendable {
 
     public init(
         settings: WorkerSettings, encoder: any EmbeddingEncoder, preparer: RowPreparer,
-        onEvent: @escaping @Sendable (WorkerEvent) -> Void = { _ in }
+        metrics: WorkerMetrics = .disabled, onEvent: @escaping @Sendable (WorkerEvent) -> Void = { _ in }
     ) throws {
         self.settings = settings
         self.encoder = encoder
         self.preparer = preparer
+        self.metrics = metrics
         self.onEvent = onEvent
         decoder = try RequestDecoder(limits: settings.limits)
         outcomes = OutcomeBuilder(
@@ -98,8 +101,9 @@ public final class Worker: @unchecked Sendable {
         let link = BrokerLink(
             settings.link,
             onDelivery: { [weak self] id, delivery in self?.accept(id, delivery) },
-            onEvent: { [weak self, onEvent] event in
+            onEvent: { [weak self, metrics, onEvent] event in
                 self?.track(event)
+                metrics.link(event)
                 onEvent(.link(event))
             })
         healthLock.withLock {  // the health thread may already be asking
@@ -159,6 +163,7 @@ public final class Worker: @unchecked Sendable {
 
     private func accept(_ id: DeliveryID, _ delivery: AMQPDelivery) {
         let job = RequestJob(id: id, delivery: delivery, received: .now, deadline: Self.deadline(of: delivery.properties))
+        metrics.received()
         ingestQueue.addOperation { [self] in ingest(job) }
     }
 
@@ -177,19 +182,21 @@ public final class Worker: @unchecked Sendable {
         } catch {
             return fail(job, error)
         }
-        switch preparer.prepare(request, concurrency: settings.ingestThreads, deadline: job.deadline) {
+        switch preparer.prepare(request, concurrency: settings.ingestThreads, deadline: job.deadline, metrics: metrics) {
         case .failure(let error):
             fail(job, error)
         case .success(let rows):
             let items = rows.reduce(0) { $0 + ($1.pixels == nil ? 0 : 1) + ($1.tokenIDs == nil ? 0 : 1) }
             job.expect(rowCount: rows.count, items: items)
             var batchItems: [(payload: Item, lane: Lane)] = []
+            let now = ContinuousClock.now
             for (row, prepared) in rows.enumerated() {
-                if let pixels = prepared.pixels { batchItems.append((Item(job: job, row: row, pixels: pixels), .image)) }
-                if let tokens = prepared.tokenIDs { batchItems.append((Item(job: job, row: row, tokenIDs: tokens), .text)) }
+                if let pixels = prepared.pixels { batchItems.append((Item(job: job, row: row, enqueued: now, pixels: pixels), .image)) }
+                if let tokens = prepared.tokenIDs { batchItems.append((Item(job: job, row: row, enqueued: now, tokenIDs: tokens), .text)) }
             }
             if !batcher.submit(batchItems, deadline: job.deadline) {
                 // Shutting down: not the request's fault. Back to the queue for another worker.
+                metrics.ended(job, .requeued)
                 link?.finish(Outcome(delivery: job.id, publishes: [], settlement: .requeue))
             }
         }
@@ -205,7 +212,9 @@ public final class Worker: @unchecked Sendable {
             // A failed request's other rows, and work whose delivery is void, cost nothing.
             let items = batch.items.filter { !$0.job.hasEnded && isLive($0.job) }
             guard !items.isEmpty else { continue }
+            metrics.batch(batch.lane, enqueued: items.map(\.enqueued))
             do {
+                let start = ContinuousClock.now
                 let features: [[Float]]
                 switch batch.lane {
                 case .image:
@@ -213,6 +222,7 @@ public final class Worker: @unchecked Sendable {
                 case .text:
                     features = try encoder.encodeTexts(tokenIDs: items.map { $0.tokenIDs ?? [] })
                 }
+                metrics.encoded(batch.lane, rows: items.count, in: .now - start)
                 for (item, embedding) in zip(items, features) {
                     let rows = batch.lane == .image
                         ? item.job.fulfil(row: item.row, image: embedding) : item.job.fulfil(row: item.row, text: embedding)
@@ -229,13 +239,25 @@ public final class Worker: @unchecked Sendable {
     private func succeed(_ job: RequestJob, _ rows: [ReplyRow]) {
         let total = Self.milliseconds(ContinuousClock.now - job.received)
         let ingest = job.ingestDone.map { Self.milliseconds($0 - job.received) } ?? 0
-        let outcome = outcomes.success(job, rows: rows, timings: ["ingest": ingest, "total": total])
+        let outcome: Outcome
+        do {
+            outcome = try outcomes.success(job, rows: rows, timings: ["ingest": ingest, "total": total])
+        } catch {
+            return refuse(job, error)  // a reply that fails its schema is our fault: answered as `internal`
+        }
+        metrics.ended(job, .success)
         link?.finish(outcome)
         onEvent(.replied(correlationID: job.delivery.properties.correlationID, rows: rows.count, milliseconds: total))
     }
 
     private func fail(_ job: RequestJob, _ error: ClipError) {
         guard job.fail() else { return }
+        refuse(job, error)
+    }
+
+    /// The error reply and the dead letter of a job that has ended.
+    private func refuse(_ job: RequestJob, _ error: ClipError) {
+        metrics.ended(job, .error(error.code))
         link?.finish(outcomes.failure(job, error))
         onEvent(.failed(correlationID: job.delivery.properties.correlationID, error: error))
     }
