@@ -168,7 +168,7 @@ public final class Worker: @unchecked Sendable {
     }
 
     private func ingest(_ job: RequestJob) {
-        guard isLive(job) else { return }
+        guard isLive(job) else { return abandon(job) }
         let properties = job.delivery.properties
         if properties.replyTo?.isEmpty ?? true {
             return fail(job, ClipError(.missingReplyTo, "the request has no reply_to property: there is nowhere to answer"))
@@ -210,7 +210,8 @@ public final class Worker: @unchecked Sendable {
                 fail(item.job, ClipError(.deadlineExceeded, "the request's deadline passed while it waited for the encoder"))
             }
             // A failed request's other rows, and work whose delivery is void, cost nothing.
-            let items = batch.items.filter { !$0.job.hasEnded && isLive($0.job) }
+            for item in batch.items where !isLive(item.job) { abandon(item.job) }
+            let items = batch.items.filter { !$0.job.hasEnded }
             guard !items.isEmpty else { continue }
             metrics.batch(batch.lane, enqueued: items.map(\.enqueued))
             do {
@@ -253,6 +254,13 @@ public final class Worker: @unchecked Sendable {
     private func fail(_ job: RequestJob, _ error: ClipError) {
         guard job.fail() else { return }
         refuse(job, error)
+    }
+
+    /// Ends a job whose delivery is void (its connection is gone; the broker redelivers it):
+    /// nothing to publish, and it counts as requeued.
+    private func abandon(_ job: RequestJob) {
+        guard job.fail() else { return }
+        metrics.ended(job, .requeued)
     }
 
     /// The error reply and the dead letter of a job that has ended.

@@ -221,7 +221,9 @@ final class FaultTests: XCTestCase {
         // The first batch waits 3.5 s to fill: the broker closes the channel at 2-2.25 s and
         // redelivers; the redelivered rows join the batch due at 3.5 s, about 1 s after they came,
         // and are acked in time.
-        let worker = try WorkerProcess(broker: broker, topology: topology, arguments: ["--max-wait-ms", "3500"])
+        let port = try TestBroker.freePort()
+        let worker = try WorkerProcess(
+            broker: broker, topology: topology, arguments: ["--max-wait-ms", "3500", "--http-port", String(port)])
         try ledger.publish(Self.requests(20, "t."))
         let tally = try ledger.settle()
         assertNothingLost(tally, duplicatesAllowed: false)
@@ -231,6 +233,11 @@ final class FaultTests: XCTestCase {
         for id in tally.published {
             XCTAssertEqual(worker.log.filter { $0.contains(#""event":"replied""#) && $0.contains("\"\(id)\"") }.count, 1, id)
         }
+        // Each void first delivery ended as requeued, so nothing stays in flight.
+        let metrics = Scrape(try XCTUnwrap(DeployTests.get(port: port, path: "/metrics")).body)
+        XCTAssertEqual(metrics.value("clipq_requests_in_flight"), 0)
+        XCTAssertGreaterThanOrEqual(metrics.value("clipq_requests_total", ["outcome": "requeued", "code": "none"]) ?? 0, 20)
+        XCTAssertEqual(metrics.value("clipq_requests_total", ["outcome": "success", "code": "none"]), 20)
         XCTAssertEqual(worker.terminate(), 0)
     }
 
