@@ -112,7 +112,11 @@ final class OutcomeLedger {
                 let settled = multiple ? unconfirmed.keys.filter { $0 <= sequence } : [sequence]
                 for s in settled {
                     guard let request = unconfirmed.removeValue(forKey: s) else { continue }
-                    if case .nacked = event { try send(request.id, request.body) } else { published.append(request.id) }
+                    if case .nacked = event {
+                        try send(request.id, request.body)
+                    } else if !published.contains(request.id) {  // a republished request counts once
+                        published.append(request.id)
+                    }
                 }
             case .returned(let r):
                 throw TestBrokerError(message: "the request queue refused \(r.properties.correlationID ?? "?"): \(r.replyText)")
@@ -175,8 +179,8 @@ struct Tally: CustomStringConvertible {
     var strays: Set<String> { Set(replies.keys).subtracting(published) }
 
     var description: String {
-        "published \(published.count) (\(Set(published).count) distinct), replied \(replied), dead-lettered \(deadLettered), "
-            + "elsewhere \(elsewhere.count), lost \(lost.count), duplicate replies \(duplicates), republished \(republished.count)"
+        "published \(published.count), replied \(replied), dead-lettered \(deadLettered), "
+            + "accounted elsewhere \(published.filter { replies[$0] == nil && elsewhere.contains($0) }.count), lost \(lost.count), duplicate replies \(duplicates), republished \(republished.count)"
     }
 }
 
