@@ -5,7 +5,7 @@ APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-de
                 libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools
 PY_MODULES   := jsonschema pika numpy yaml
 
-.PHONY: setup build test fuzz test-asan run model clean bench bench-worker bench-tokenizer bench-image
+.PHONY: setup build test fuzz test-asan run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image
 
 ## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy, yaml), that are missing
 setup:
@@ -50,10 +50,14 @@ run: build
 model:
 	python3 scripts/fetch-model.py $(MODEL_ARGS)
 
-## bench: encoder speed on a ViT-L/14@336 with random weights (written to models/ on first use),
-## then PyTorch on the same work where torch is installed
+## bench: every stage of a request (fetch from a loopback server, decode, resize, tokenize, JSON) and the
+## encoders by batch size on a ViT-L/14@336 with random weights (written to models/ on first use),
+## then PyTorch on the same work where torch is installed. BENCH_ARGS: e.g. --precision fp32 --precision bf16
 bench: build
-	$$($(SWIFT) build -c release --show-bin-path)/clipq bench $(BENCH_ARGS)
+	@python3 -m http.server --bind 127.0.0.1 28765 --directory Tests/Fixtures/images/inputs >/dev/null 2>&1 & server=$$!; \
+	trap "kill $$server" EXIT; sleep 0.5; \
+	$$($(SWIFT) build -c release --show-bin-path)/clipq bench \
+	    --fetch-url http://127.0.0.1:28765/astronaut.jpg --allow-private-networks $(BENCH_ARGS)
 	@if python3 -c "import torch, transformers" 2>/dev/null; then \
 	    echo "PyTorch on the same work:"; python3 Benchmarks/torch_bench.py 2>&1 | grep -E "^(torch|round|median)"; \
 	else echo "(torch not installed: no PyTorch comparison)"; fi
@@ -61,6 +65,23 @@ bench: build
 ## bench-worker: a worker through a private broker against the same work in process (saturation, idle latency)
 bench-worker: build
 	scripts/bench-worker.sh $(BENCH_ARGS)
+
+## bench-broker: what a private RabbitMQ sustains for request-sized messages (the ceiling workers on many hosts share)
+bench-broker: build
+	scripts/bench-broker.sh $(BENCH_ARGS)
+
+## bench-scaling: one worker then two on this host, one queue: throughput and each worker's RSS/PSS (CLIPQ_PRECISION)
+bench-scaling: build
+	scripts/bench-scaling.sh $(BENCH_ARGS)
+
+## bench-batching: a worker under each --max-batch/--max-wait-ms setting: saturation throughput, latency at a steady rate
+bench-batching: build
+	scripts/bench-batching.sh $(BENCH_ARGS)
+
+## bench-load: three publishers against two workers through a private broker: answers, p50/p99 latency,
+## throughput, worker memory (the tiny model; BENCH_ARGS="--model DIR --texts N --images N --rate R")
+bench-load: build
+	scripts/bench-load.sh $(BENCH_ARGS)
 
 ## bench-image: image ingest, clipq against Pillow + CLIPImageProcessorPil on the same files, one thread each
 bench-image: build

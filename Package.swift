@@ -20,6 +20,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         shim("CBLAS", pkgConfig: "openblas", apt: "libopenblas-dev"),
@@ -48,7 +51,14 @@ let package = Package(
         .target(name: "ClipAMQP", dependencies: ["CRabbitMQ"]),
 
         .target(name: "ClipClient", dependencies: ["ClipAMQP", "ClipSchema"]),
-        .target(name: "ClipWorker", dependencies: ["ClipSchema", "ClipImage", "ClipText", "ClipModel", "ClipBatch", "ClipAMQP"]),
+        .target(
+            name: "ClipWorker",
+            dependencies: [
+                "ClipSchema", "ClipImage", "ClipText", "ClipModel", "ClipBatch", "ClipAMQP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
         .target(name: "ClipJobs", dependencies: ["ClipWorker", "ClipSchema", "ClipAMQP", "ClipTensor"]),
 
         // The kernels are hot loops over SIMD types, which run ~100x slower unoptimized: keep them
@@ -69,6 +79,7 @@ let package = Package(
                 "ClipTensor",
                 "ClipModel",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -79,11 +90,13 @@ let package = Package(
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
         .testTarget(name: "ClipTextTests", dependencies: ["ClipText"]),
         .testTarget(name: "ClipBatchTests", dependencies: ["ClipBatch"]),
-        .testTarget(name: "ClipWorkerTests", dependencies: ["ClipWorker", "ClipTestSupport"]),
+        .testTarget(
+            name: "ClipWorkerTests",
+            dependencies: ["ClipWorker", "ClipTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ClipJobsTests", dependencies: ["ClipJobs", "ClipTestSupport"]),
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
-        .testTarget(name: "ClipqTests", dependencies: ["clipq", "ClipTestSupport", "ClipAMQP", "ClipSchema", "ClipWorker", "ClipClient", "ClipJobs"]),
+        .testTarget(name: "ClipqTests", dependencies: ["clipq", "ClipTestSupport", "ClipAMQP", "ClipSchema", "ClipWorker", "ClipClient", "ClipJobs", "ClipImage"]),
         .testTarget(name: "ClipImageTests", dependencies: ["ClipImage", "ClipTestSupport"]),
         .testTarget(name: "ClipTensorTests", dependencies: ["ClipTensor"]),
         .testTarget(name: "ClipModelTests", dependencies: ["ClipModel", "ClipTensor"]),

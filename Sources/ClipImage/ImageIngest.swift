@@ -18,18 +18,33 @@ public struct ImageIngest: Sendable {
         self.settings = settings
     }
 
+    /// The steps of `ingest` that take time, for the worker's metrics.
+    public enum Stage: Sendable {
+        /// Fetching a URL (only URLs are fetched; base64 is decoded in place).
+        case fetch
+        /// Decoding the bytes and resizing, cropping and normalizing the picture.
+        case preprocess
+    }
+
     /// `cell` is an http(s) URL, a data:image/...;base64 URI or plain base64. Work still to do
-    /// when `deadline` passes is not done.
-    public func ingest(_ cell: String, deadline: ContinuousClock.Instant? = nil) -> Result<ImageTensor, ImageError> {
+    /// when `deadline` passes is not done. `timed` hears how long each stage took, failed or not.
+    public func ingest(
+        _ cell: String, deadline: ContinuousClock.Instant? = nil, timed: (Stage, Duration) -> Void = { _, _ in }
+    ) -> Result<ImageTensor, ImageError> {
         Result { () throws(ImageError) -> ImageTensor in
             let bytes: [UInt8]
             switch try ImageSource(parsing: cell) {
             case .bytes(let decoded): bytes = decoded
-            case .url(let url): bytes = try fetchImageBytes(url, settings: settings.fetch, deadline: deadline)
+            case .url(let url):
+                let start = ContinuousClock.now
+                defer { timed(.fetch, .now - start) }
+                bytes = try fetchImageBytes(url, settings: settings.fetch, deadline: deadline)
             }
             if let deadline, ContinuousClock.now >= deadline {
                 throw ImageError(.deadlineExceeded, "deadline passed before decoding")
             }
+            let start = ContinuousClock.now
+            defer { timed(.preprocess, .now - start) }
             return try tensor(from: bytes)
         }
     }

@@ -5,6 +5,12 @@ import ClipTensor
 public struct Tensor: @unchecked Sendable {  // points at immutable memory kept alive by its owner
     public let pointer: UnsafePointer<Float>
     public let shape: [Int]
+
+    /// `pointer` must stay valid and unchanged while the tensor is used.
+    public init(pointer: UnsafePointer<Float>, shape: [Int]) {
+        self.pointer = pointer
+        self.shape = shape
+    }
 }
 
 /// Takes tensors out of a safetensors file by name and expected shape. Problems are collected, not

@@ -3,23 +3,32 @@ import Foundation
 import Glibc
 #endif
 
-/// The probes' HTTP endpoint (Kubernetes, compose, load balancers): `GET /healthz` answers 200
-/// while the process serves (liveness), `GET /readyz` 200 only while it can take work
-/// (readiness), each 503 otherwise. A tiny HTTP/1.1 responder on one thread: one short request
-/// per connection, nothing else, so that no HTTP package is needed for two status codes.
+/// The operations HTTP endpoint (Kubernetes, compose, load balancers, Prometheus): `GET /healthz`
+/// answers 200 while the process serves (liveness), `GET /readyz` 200 only while it can take
+/// work (readiness), each 503 otherwise; `GET /metrics` the Prometheus text exposition. A tiny
+/// HTTP/1.1 responder on one thread: one short request per connection, nothing else, so that no
+/// HTTP package is needed for three fixed answers.
 public final class HealthServer: @unchecked Sendable {
+    /// A probe's request head is a few hundred bytes: a slow or huge one is cut off at these,
+    /// so that it cannot hold the only thread.
+    public static let maxRequestHead = 8192
+    public static let requestTimeoutSeconds = 2
+
     public let port: UInt16
     private let listener: Int32
     private let isAlive: @Sendable () -> Bool
     private let isReady: @Sendable () -> Bool
+    private let metrics: (@Sendable () -> [UInt8])?
 
-    /// Binds `address:port` (port 0: the kernel picks one; read `port`).
+    /// Binds `address:port` (port 0: the kernel picks one; read `port`). Without `metrics`,
+    /// `/metrics` is 404.
     public init(
         address: String = "0.0.0.0", port: UInt16, isAlive: @escaping @Sendable () -> Bool,
-        isReady: @escaping @Sendable () -> Bool
+        isReady: @escaping @Sendable () -> Bool, metrics: (@Sendable () -> [UInt8])? = nil
     ) throws {
         self.isAlive = isAlive
         self.isReady = isReady
+        self.metrics = metrics
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw HealthServerError(message: "socket: \(String(cString: strerror(errno)))") }
         var yes: Int32 = 1
@@ -67,25 +76,25 @@ public final class HealthServer: @unchecked Sendable {
         close(listener)
     }
 
-    /// Reads the request head (a probe's is a few hundred bytes; a slow or huge one is cut off
-    /// after 2 s or 8 KiB, so it cannot hold the only thread), then answers and closes.
+    /// Reads the request head (up to the limits above), then answers and closes.
     private func answer(_ client: Int32) {
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        var timeout = timeval(tv_sec: Self.requestTimeoutSeconds, tv_usec: 0)
         setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var head = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 1024)
-        while !String(decoding: head, as: UTF8.self).contains("\r\n\r\n") && head.count < 8192 {
+        while !String(decoding: head, as: UTF8.self).contains("\r\n\r\n") && head.count < Self.maxRequestHead {
             let n = recv(client, &buffer, buffer.count, 0)
             if n <= 0 { break }
             head += buffer[0..<n]
         }
         let requestLine = String(decoding: head.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self).split(separator: " ")
-        let (status, body) = response(method: requestLine.first.map(String.init), target: requestLine.dropFirst().first.map(String.init))
+        let (status, contentType, body) = response(
+            method: requestLine.first.map(String.init), target: requestLine.dropFirst().first.map(String.init))
         let reason = [200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable", 400: "Bad Request"][status] ?? "X"
-        let text = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: text/plain\r\nContent-Length: \(body.utf8.count)\r\n"
-            + "Cache-Control: no-store\r\nConnection: close\r\n\r\n" + body
-        let bytes = Array(text.utf8)
+        let statusAndHeaders = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
+            + "Cache-Control: no-store\r\nConnection: close\r\n\r\n"
+        let bytes = Array(statusAndHeaders.utf8) + body
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -94,17 +103,19 @@ public final class HealthServer: @unchecked Sendable {
         }
     }
 
-    func response(method: String?, target: String?) -> (Int, String) {
-        guard let method, let target else { return (400, "bad request\n") }
+    /// Status, content type and body.
+    func response(method: String?, target: String?) -> (Int, String, [UInt8]) {
+        func text(_ status: Int, _ body: String) -> (Int, String, [UInt8]) { (status, "text/plain; charset=utf-8", Array(body.utf8)) }
+        guard let method, let target else { return text(400, "bad request\n") }
         let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
-        let check: (() -> Bool, String)
+        let paths = ["/healthz", "/readyz"] + (metrics == nil ? [] : ["/metrics"])
+        guard paths.contains(path) else { return text(404, "not found: \(paths.joined(separator: ", "))\n") }
+        guard method == "GET" else { return text(405, "GET only\n") }
         switch path {
-        case "/healthz": check = (isAlive, "alive")
-        case "/readyz": check = (isReady, "ready")
-        default: return (404, "not found: /healthz or /readyz\n")
+        case "/healthz": return isAlive() ? text(200, "alive\n") : text(503, "not alive\n")
+        case "/readyz": return isReady() ? text(200, "ready\n") : text(503, "not ready\n")
+        default: return (200, "text/plain; version=0.0.4; charset=utf-8", metrics?() ?? [])
         }
-        guard method == "GET" else { return (405, "GET only\n") }
-        return check.0() ? (200, "\(check.1)\n") : (503, "not \(check.1)\n")
     }
 }
 

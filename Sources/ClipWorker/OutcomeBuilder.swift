@@ -10,14 +10,10 @@ struct OutcomeBuilder: Sendable {
     let modelName: String
     let replies: ReplyEncoder
 
-    /// The reply with the embeddings, or, if the reply fails its own schema, an internal error.
-    func success(_ job: RequestJob, rows: [ReplyRow], timings: [String: Int]) -> Outcome {
-        do {
-            let body = try replies.encode(rows)
-            return Outcome(delivery: job.id, publishes: reply(to: job, body: body, type: "embeddings", timings: timings))
-        } catch {
-            return failure(job, error)
-        }
+    /// The reply with the embeddings; throws if the reply fails its own schema.
+    func success(_ job: RequestJob, rows: [ReplyRow], timings: [String: Int]) throws(ClipError) -> Outcome {
+        let body = try replies.encode(rows)
+        return Outcome(delivery: job.id, publishes: reply(to: job, body: body, type: "embeddings", timings: timings))
     }
 
     /// The error reply (when the request names a reply queue) and the dead-letter record.

@@ -27,8 +27,16 @@ public struct RowPreparer: Sendable {
         tokenizer.encode(text).map(Int.init)
     }
 
-    public func pixels(_ cell: String, row: Int, deadline: ContinuousClock.Instant?) -> Result<[Float], ClipError> {
-        images.ingest(cell, deadline: deadline)
+    private func tokens(_ text: String, metrics: WorkerMetrics?) -> [Int] {
+        let start = ContinuousClock.now
+        defer { metrics?.tokenized(in: .now - start) }
+        return tokens(text)
+    }
+
+    public func pixels(
+        _ cell: String, row: Int, deadline: ContinuousClock.Instant?, timed: (ImageIngest.Stage, Duration) -> Void = { _, _ in }
+    ) -> Result<[Float], ClipError> {
+        images.ingest(cell, deadline: deadline, timed: timed)
             .map(\.values)
             .mapError { ClipError($0, pointer: EmbeddingRequest.imagePointer(row: row)) }
     }
@@ -36,16 +44,16 @@ public struct RowPreparer: Sendable {
     /// Every row of a request, images prepared concurrently on up to `concurrency` threads.
     /// The error of the first failing row (in row order) wins, so answers are deterministic.
     public func prepare(
-        _ request: EmbeddingRequest, concurrency: Int, deadline: ContinuousClock.Instant? = nil
+        _ request: EmbeddingRequest, concurrency: Int, deadline: ContinuousClock.Instant? = nil, metrics: WorkerMetrics? = nil
     ) -> Result<[PreparedRow], ClipError> {
-        var rows = request.rows.map { PreparedRow(pixels: nil, tokenIDs: $0.text.map(tokens)) }
+        var rows = request.rows.map { row in PreparedRow(pixels: nil, tokenIDs: row.text.map { tokens($0, metrics: metrics) }) }
         let imageRows = request.rows.indices.filter { request.rows[$0].image != nil }
         let results = ConcurrentResults<Result<[Float], ClipError>>(count: imageRows.count)
         let lanes = max(1, min(concurrency, imageRows.count))
         DispatchQueue.concurrentPerform(iterations: lanes) { lane in
             for k in stride(from: lane, to: imageRows.count, by: lanes) {
                 let row = imageRows[k]
-                results.set(k, pixels(request.rows[row].image ?? "", row: row, deadline: deadline))
+                results.set(k, pixels(request.rows[row].image ?? "", row: row, deadline: deadline) { metrics?.imageStage($0, $1) })
             }
         }
         for (k, row) in imageRows.enumerated() {

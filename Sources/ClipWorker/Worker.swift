@@ -42,11 +42,12 @@ public enum WorkerEvent: Sendable {
 /// batches; each request ends in a confirmed reply, or in an error reply and a dead-letter
 /// record, before its delivery is acked.
 public final class Worker: @unchecked Sendable {
-    enum Lane: Hashable, Sendable { case image, text }
+    enum Lane: String, CaseIterable, Sendable { case image, text }
 
     struct Item: Sendable {
         var job: RequestJob
         var row: Int
+        var enqueued: ContinuousClock.Instant
         var pixels: [Float]?
         var tokenIDs: [Int]?
     }
@@ -62,6 +63,7 @@ public final class Worker: @unchecked Sendable {
     private let outcomes: OutcomeBuilder
     private let batcher: DynamicBatcher<Lane, Item>
     private let onEvent: @Sendable (WorkerEvent) -> Void
+    private let metrics: WorkerMetrics
     /// The ingest pool: at most `ingestThreads` requests are checked and fetched at once; the
     /// rest wait as queued operations, not as blocked threads.
     private let ingestQueue = OperationQueue()
@@ -70,16 +72,20 @@ public final class Worker: @unchecked Sendable {
     /// For the health probes; guarded by `healthLock`.
     private let healthLock = NSLock()
     private var connected = false
+    /// The connection generation whose deliveries are still ours to settle (nil while
+    /// reconnecting): work for any other is void, as the broker redelivers it.
+    private var liveGeneration: Int?
     private var stopping = false
     private var encoderRunning = false
 
     public init(
         settings: WorkerSettings, encoder: any EmbeddingEncoder, preparer: RowPreparer,
-        onEvent: @escaping @Sendable (WorkerEvent) -> Void = { _ in }
+        metrics: WorkerMetrics = .disabled, onEvent: @escaping @Sendable (WorkerEvent) -> Void = { _ in }
     ) throws {
         self.settings = settings
         self.encoder = encoder
         self.preparer = preparer
+        self.metrics = metrics
         self.onEvent = onEvent
         decoder = try RequestDecoder(limits: settings.limits)
         outcomes = OutcomeBuilder(
@@ -95,8 +101,9 @@ public final class Worker: @unchecked Sendable {
         let link = BrokerLink(
             settings.link,
             onDelivery: { [weak self] id, delivery in self?.accept(id, delivery) },
-            onEvent: { [weak self, onEvent] event in
+            onEvent: { [weak self, metrics, onEvent] event in
                 self?.track(event)
+                metrics.link(event)
                 onEvent(.link(event))
             })
         healthLock.withLock {  // the health thread may already be asking
@@ -140,20 +147,28 @@ public final class Worker: @unchecked Sendable {
 
     private func track(_ event: LinkEvent) {
         switch event {
-        case .connected: healthLock.withLock { connected = true }
-        case .connectionLost: healthLock.withLock { connected = false }
+        case .connected(let generation): healthLock.withLock { (connected, liveGeneration) = (true, generation) }
+        case .connectionLost: healthLock.withLock { (connected, liveGeneration) = (false, nil) }
         default: break
         }
+    }
+
+    /// Whether the job's delivery can still be settled; if not, computing it is wasted: after
+    /// a consumer timeout the redelivered copies would queue behind it and time out in turn.
+    private func isLive(_ job: RequestJob) -> Bool {
+        healthLock.withLock { liveGeneration == job.id.generation }
     }
 
     // MARK: - Ingest (pool threads)
 
     private func accept(_ id: DeliveryID, _ delivery: AMQPDelivery) {
         let job = RequestJob(id: id, delivery: delivery, received: .now, deadline: Self.deadline(of: delivery.properties))
+        metrics.received()
         ingestQueue.addOperation { [self] in ingest(job) }
     }
 
     private func ingest(_ job: RequestJob) {
+        guard isLive(job) else { return abandon(job) }
         let properties = job.delivery.properties
         if properties.replyTo?.isEmpty ?? true {
             return fail(job, ClipError(.missingReplyTo, "the request has no reply_to property: there is nowhere to answer"))
@@ -167,19 +182,21 @@ public final class Worker: @unchecked Sendable {
         } catch {
             return fail(job, error)
         }
-        switch preparer.prepare(request, concurrency: settings.ingestThreads, deadline: job.deadline) {
+        switch preparer.prepare(request, concurrency: settings.ingestThreads, deadline: job.deadline, metrics: metrics) {
         case .failure(let error):
             fail(job, error)
         case .success(let rows):
             let items = rows.reduce(0) { $0 + ($1.pixels == nil ? 0 : 1) + ($1.tokenIDs == nil ? 0 : 1) }
             job.expect(rowCount: rows.count, items: items)
             var batchItems: [(payload: Item, lane: Lane)] = []
+            let now = ContinuousClock.now
             for (row, prepared) in rows.enumerated() {
-                if let pixels = prepared.pixels { batchItems.append((Item(job: job, row: row, pixels: pixels), .image)) }
-                if let tokens = prepared.tokenIDs { batchItems.append((Item(job: job, row: row, tokenIDs: tokens), .text)) }
+                if let pixels = prepared.pixels { batchItems.append((Item(job: job, row: row, enqueued: now, pixels: pixels), .image)) }
+                if let tokens = prepared.tokenIDs { batchItems.append((Item(job: job, row: row, enqueued: now, tokenIDs: tokens), .text)) }
             }
             if !batcher.submit(batchItems, deadline: job.deadline) {
                 // Shutting down: not the request's fault. Back to the queue for another worker.
+                metrics.ended(job, .requeued)
                 link?.finish(Outcome(delivery: job.id, publishes: [], settlement: .requeue))
             }
         }
@@ -192,9 +209,13 @@ public final class Worker: @unchecked Sendable {
             for item in batch.expired {
                 fail(item.job, ClipError(.deadlineExceeded, "the request's deadline passed while it waited for the encoder"))
             }
-            let items = batch.items.filter { !$0.job.hasEnded }  // a failed request's other rows cost nothing
+            // A failed request's other rows, and work whose delivery is void, cost nothing.
+            for item in batch.items where !isLive(item.job) { abandon(item.job) }
+            let items = batch.items.filter { !$0.job.hasEnded }
             guard !items.isEmpty else { continue }
+            metrics.batch(batch.lane, enqueued: items.map(\.enqueued))
             do {
+                let start = ContinuousClock.now
                 let features: [[Float]]
                 switch batch.lane {
                 case .image:
@@ -202,6 +223,7 @@ public final class Worker: @unchecked Sendable {
                 case .text:
                     features = try encoder.encodeTexts(tokenIDs: items.map { $0.tokenIDs ?? [] })
                 }
+                metrics.encoded(batch.lane, rows: items.count, in: .now - start)
                 for (item, embedding) in zip(items, features) {
                     let rows = batch.lane == .image
                         ? item.job.fulfil(row: item.row, image: embedding) : item.job.fulfil(row: item.row, text: embedding)
@@ -218,13 +240,32 @@ public final class Worker: @unchecked Sendable {
     private func succeed(_ job: RequestJob, _ rows: [ReplyRow]) {
         let total = Self.milliseconds(ContinuousClock.now - job.received)
         let ingest = job.ingestDone.map { Self.milliseconds($0 - job.received) } ?? 0
-        let outcome = outcomes.success(job, rows: rows, timings: ["ingest": ingest, "total": total])
+        let outcome: Outcome
+        do {
+            outcome = try outcomes.success(job, rows: rows, timings: ["ingest": ingest, "total": total])
+        } catch {
+            return refuse(job, error)  // a reply that fails its schema is our fault: answered as `internal`
+        }
+        metrics.ended(job, .success)
         link?.finish(outcome)
         onEvent(.replied(correlationID: job.delivery.properties.correlationID, rows: rows.count, milliseconds: total))
     }
 
     private func fail(_ job: RequestJob, _ error: ClipError) {
         guard job.fail() else { return }
+        refuse(job, error)
+    }
+
+    /// Ends a job whose delivery is void (its connection is gone; the broker redelivers it):
+    /// nothing to publish, and it counts as requeued.
+    private func abandon(_ job: RequestJob) {
+        guard job.fail() else { return }
+        metrics.ended(job, .requeued)
+    }
+
+    /// The error reply and the dead letter of a job that has ended.
+    private func refuse(_ job: RequestJob, _ error: ClipError) {
+        metrics.ended(job, .error(error.code))
         link?.finish(outcomes.failure(job, error))
         onEvent(.failed(correlationID: job.delivery.properties.correlationID, error: error))
     }

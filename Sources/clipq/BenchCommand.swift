@@ -1,45 +1,31 @@
 import ArgumentParser
+import ClipImage
 import ClipModel
+import ClipSchema
 import ClipTensor
+import ClipText
 import Foundation
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure the encoders: images/s, texts/s, load time, memory, against the matrix products' ceiling.",
+        abstract: "Measure clipq: each stage of a request, the encoders by batch size against the matrix products' ceiling, load time, memory.",
         discussion: """
             Runs on --model, by default a ViT-L/14@336 with random weights that it writes to \
-            models/random-vit-l-14-336 (1.7 GB, git-ignored) the first time. All figures come from \
-            one run, so ratios between them hold even on a busy machine; absolute figures do not.
+            models/random-vit-l-14-336 (1.7 GB, git-ignored) the first time; --random vit-l-14-336 \
+            builds one in memory instead and leaves nothing behind. Prints one JSON line per figure as \
+            it is measured, then a table. All figures come from one run, so ratios between them hold \
+            even on a busy machine; absolute figures do not.
             """
     )
 
     @Option(help: "A Hugging Face CLIP model directory (config.json, model.safetensors).")
-    var model: String = Self.randomModel
+    var model: String?
+
+    @Option(help: "Random weights of this architecture, built in memory (/dev/shm) for this run: vit-l-14-336.")
+    var random: String?
 
     static let randomModel = "models/random-vit-l-14-336"
-
-    /// Writes the random-weight ViT-L/14@336 the first time it is asked for, with the test
-    /// fixtures' tokenizer and preprocessor files so that every command can run on it.
-    static func ensureModel(_ model: String) throws {
-        let dir = URL(fileURLWithPath: model)
-        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path) {
-            guard model == randomModel else { throw ValidationError("no config.json in \(model)") }
-            say("writing a ViT-L/14@336 with random weights to \(model) ...")
-            let t = Date()
-            try writeRandomModel(.vitL14At336, to: dir)
-            say(String(format: "  written in %.1f s", Date().timeIntervalSince(t)))
-        }
-        guard model == randomModel else { return }
-        let fixtures = ["Tests/Fixtures/clip-vocab/vocab.json", "Tests/Fixtures/clip-vocab/merges.txt",
-                        "Tests/Fixtures/images/preprocessor_config.json"]
-        for source in fixtures {
-            let target = dir.appendingPathComponent(URL(fileURLWithPath: source).lastPathComponent)
-            if !FileManager.default.fileExists(atPath: target.path) {
-                try FileManager.default.copyItem(at: URL(fileURLWithPath: source), to: target)
-            }
-        }
-    }
 
     @Option(help: "Images per round.")
     var images: Int = 8
@@ -56,110 +42,224 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Tokens of the longest short caption, start and end tokens included.")
     var captionTokens: Int = 16
 
+    @Option(parsing: .upToNextOption, help: "Image batch sizes for the by-batch-size figures.")
+    var imageBatches: [Int] = [1, 4]
+
+    @Option(parsing: .upToNextOption, help: "Caption batch sizes for the by-batch-size figures.")
+    var textBatches: [Int] = [1, 8, 64, 256]
+
+    @Flag(inversion: .prefixedNo, help: "Time the stages around the encoders (decode, resize, tokenize, JSON; fetch with --fetch-url).")
+    var stages = true
+
+    @Option(help: "Timed runs of each stage (after one warm-up); the medians are reported.")
+    var stageRuns: Int = 20
+
+    @Option(help: "An image URL to time the fetch stage on (make bench serves a fixture on loopback).")
+    var fetchURL: String?
+
+    @Flag(help: "Allow --fetch-url on loopback or private addresses.")
+    var allowPrivateNetworks = false
+
     @Option(help: "Linear layers in fp32 (OpenBLAS) or bf16 (oneDNN). Repeatable: each is measured in turn, in this run. Env CLIPQ_PRECISION.")
     var precision: [Precision] = []
 
     @Option(help: "Cores to use (default: all).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    func run() throws {
+    /// Writes the random-weight ViT-L/14@336 the first time it is asked for, with the test
+    /// fixtures' tokenizer and preprocessor files so that every command can run on it.
+    static func ensureModel(_ model: String) throws {
         let dir = URL(fileURLWithPath: model)
-        guard images > 0, rounds > 0, texts > 0, captionTokens >= 6 else {
-            throw ValidationError("--images, --rounds and --texts must be positive, --caption-tokens at least 6")
+        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path) {
+            guard model == randomModel else { throw ValidationError("no config.json in \(model)") }
+            say("writing a ViT-L/14@336 with random weights to \(model) ...")
+            let t = Date()
+            try writeRandomModel(.vitL14At336, to: dir)
+            say(String(format: "  written in %.1f s", Date().timeIntervalSince(t)))
         }
-        try Self.ensureModel(model)
-        let asked: [Precision?] = precision.isEmpty ? [nil] : precision  // nil: CLIPQ_PRECISION, else fp32
-        for precision in asked { try measure(try availablePrecision(precision), dir) }
+        guard model == randomModel else { return }
+        try copyFixtureTokenizerAndPreprocessor(to: dir)
     }
 
-    func measure(_ precision: Precision, _ dir: URL) throws {
-        say("clipq bench: \(model), \(precision.rawValue), OpenBLAS \(blasThreadCount) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) core(s)")
-        say("  (figures are noisy on a shared machine: compare the ratios within this run)")
+    static func copyFixtureTokenizerAndPreprocessor(to dir: URL) throws {
+        let fixtures = ["Tests/Fixtures/clip-vocab/vocab.json", "Tests/Fixtures/clip-vocab/merges.txt",
+                        "Tests/Fixtures/images/preprocessor_config.json"]
+        for source in fixtures {
+            let target = dir.appendingPathComponent(URL(fileURLWithPath: source).lastPathComponent)
+            if !FileManager.default.fileExists(atPath: target.path) {
+                try FileManager.default.copyItem(at: URL(fileURLWithPath: source), to: target)
+            }
+        }
+    }
 
-        var t = Date()
+    func validate() throws {
+        guard images > 0, rounds > 0, texts > 0, stageRuns > 0, captionTokens >= 6 else {
+            throw ValidationError("--images, --rounds, --texts and --stage-runs must be positive, --caption-tokens at least 6")
+        }
+        guard (imageBatches + textBatches).allSatisfy({ $0 > 0 }) else { throw ValidationError("batch sizes must be positive") }
+        guard model == nil || random == nil else { throw ValidationError("give --model or --random, not both") }
+        guard random == nil || random == "vit-l-14-336" else { throw ValidationError("--random knows vit-l-14-336") }
+    }
+
+    func run() throws {
+        let dir: URL, name: String
+        var temporary: URL?
+        if random != nil {
+            let root = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+            dir = URL(fileURLWithPath: root).appendingPathComponent("clipq-bench-\(getpid())")
+            name = "random vit-l-14-336 (in memory)"
+            temporary = dir
+            say("building a ViT-L/14@336 with random weights in \(dir.path) (removed when done) ...")
+            try writeRandomModel(.vitL14At336, to: dir)
+            try Self.copyFixtureTokenizerAndPreprocessor(to: dir)
+        } else {
+            name = model ?? Self.randomModel
+            try Self.ensureModel(name)
+            dir = URL(fileURLWithPath: name)
+        }
+        // Mapped weights stay readable after the files are unlinked.
+        defer { if let temporary { try? FileManager.default.removeItem(at: temporary) } }
+
+        say("clipq bench: \(name), OpenBLAS \(threads) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) core(s)")
+        say("  (figures are noisy on a shared machine: compare the ratios within this run)")
+        let report = BenchReport([("model", .string(name)), ("threads", .number(Double(threads)))])
+        var oneImage: StageBench.OneImage?
+        if stages {
+            let preprocessor = try PreprocessorConfig(contentsOfFile: dir.appendingPathComponent("preprocessor_config.json").path)
+            let tokenizer = try CLIPTokenizer(
+                vocabJSON: Data(contentsOf: dir.appendingPathComponent("vocab.json")),
+                merges: String(contentsOf: dir.appendingPathComponent("merges.txt"), encoding: .utf8))
+            oneImage = try StageBench(preprocessor: preprocessor, tokenizer: tokenizer, fetchURL: fetchURL,
+                                      allowPrivateNetworks: allowPrivateNetworks, runs: stageRuns).measure(into: report)
+        }
+        let asked: [Precision?] = precision.isEmpty ? [nil] : precision  // nil: CLIPQ_PRECISION, else fp32
+        for precision in asked {
+            try measure(try availablePrecision(precision), dir, report, oneImage)
+        }
+        report.printTable(title: "clipq bench: \(name), \(threads) thread(s)")
+    }
+
+    func measure(_ precision: Precision, _ dir: URL, _ report: BenchReport, _ oneImage: StageBench.OneImage?) throws {
+        let p = precision.rawValue
+        resetPeakMemory()
+        var t = ContinuousClock.now
         let clip = try CLIPModel.load(directory: dir, maxImagesPerPass: imagesPerPass, threads: threads,
                                       makeLinear: precision.linearFactory)
-        let loadSeconds = Date().timeIntervalSince(t)
+        let loadSeconds = elapsed(since: t)
         let vision = clip.config.vision, text = clip.config.text
-
-        let D = vision.tower.hiddenSize
         let gflopPerImage = flop(vision.tower, tokens: vision.positions,
-                                 extra: 2.0 * Double(vision.positions - 1) * Double(vision.patchFeatures) * Double(D)) / 1e9
+                                 extra: 2.0 * Double(vision.positions - 1) * Double(vision.patchFeatures)
+                                     * Double(vision.tower.hiddenSize)) / 1e9
         let pixels = (0..<(images * clip.pixelsPerImage)).map { Float(($0 * 7919) % 1000) / 500 - 1 }
-        // Start token, distinct ordinary tokens, end token.
-        func tokens(_ length: Int, _ j: Int) -> [Int] {
-            [49406] + (1..<(length - 1)).map { (($0 + j) * 7919) % 49000 + 1 } + [49407]
-        }
-        let fullTexts = (0..<texts).map { tokens(text.maxPositions, $0) }
-        // Short captions of 6 to `captionTokens` tokens, as a tokenizer gives them (unpadded).
-        let captions = (0..<texts).map { tokens(6 + $0 % max(1, captionTokens - 5), $0) }
+        let fullTexts = (0..<texts).map { Self.tokens(text.maxPositions, $0) }
+        let captions = Self.captions(texts, longest: captionTokens)
         let captionGFLOP = captions.map { flop(text.tower, tokens: $0.count, extra: 0) }.reduce(0, +) / 1e9
-        let paddedGFLOP = Double(texts) * flop(text.tower, tokens: captionTokens, extra: 0) / 1e9
 
-        t = Date()
+        t = ContinuousClock.now
         _ = try clip.encodeImages(pixels: Array(pixels.prefix(clip.pixelsPerImage)), count: 1)
         _ = try clip.encodeTexts(tokenIDs: Array(fullTexts.prefix(2)))
-        say(String(format: "load: %.2f s (mmap, header, config); first image and texts (pages the weights in): %.2f s",
-                     loadSeconds, Date().timeIntervalSince(t)))
-        say(String(format: "work: %.0f GFLOP per image, %.1f per 77-token text (every layer on every token, as PyTorch)",
-                     gflopPerImage, flop(text.tower, tokens: text.maxPositions, extra: 0) / 1e9))
+        let firstSeconds = elapsed(since: t)
+        report.record("load", p, String(format: "%.2f s (map, config, weights prepared); first image and texts %.2f s (pages the weights in)",
+                                        loadSeconds, firstSeconds),
+                      [("precision", .string(p)), ("load_s", number(loadSeconds)), ("first_batch_s", number(firstSeconds))])
 
-        // Rounds of: the linear layers' ceiling at the vision tower's shapes (sgemm's, and in bf16
-        // oneDNN's matmul's too: images are measured against the precision's own), then each
-        // workload. Contention comes and goes; ratios within a round are the figures to trust.
-        var ratios: [Double] = [], imageRates: [Double] = [], textRates: [Double] = [], captionRates: [Double] = []
+        // Rounds of: the linear layers' ceiling at the vision tower's shapes (a plain sgemm, and
+        // the precision's own kernel where it is not sgemm), then each workload. Contention comes
+        // and goes; ratios within a round are the figures to trust.
+        var sgemmCeilings: [Double] = [], ceilings: [Double] = [], imageRates: [Double] = [],
+            textRates: [Double] = [], captionRates: [Double] = []
+        let rows = vision.positions * imagesPerPass
         for round in 1...rounds {
-            let rows = vision.positions * imagesPerPass
-            let ceiling = linearCeiling(vision.tower, rows: rows)
-            var implementation = ""
-            let bf16Ceiling = precision == .bf16
-                ? try linearCeiling(vision.tower, rows: rows) { w, n, k in
-                    let kernel = try BFloat16Linear(weight: w, bias: nil, inFeatures: k, outFeatures: n, rows: rows)
-                    implementation = kernel.implementation
-                    return kernel
-                } : nil
-            let attention = attentionThroughput(length: vision.positions, heads: vision.tower.heads,
-                                                headDim: vision.tower.headDim, workers: threads, seconds: 0.5)
-            t = Date()
-            _ = try clip.encodeImages(pixels: pixels, count: images)
-            let imageRate = Double(images) / Date().timeIntervalSince(t)
-            t = Date()
-            _ = try clip.encodeTexts(tokenIDs: fullTexts)
-            let textRate = Double(texts) / Date().timeIntervalSince(t)
-            t = Date()
-            _ = try clip.encodeTexts(tokenIDs: captions)
-            let captionSeconds = Date().timeIntervalSince(t)
-            let captionRate = Double(texts) / captionSeconds
-            let ratio = imageRate * gflopPerImage / (bf16Ceiling ?? ceiling)
-            ratios.append(ratio)
-            imageRates.append(imageRate)
-            textRates.append(textRate)
-            captionRates.append(captionRate)
-            let bf16Note = bf16Ceiling.map { String(format: ", bf16 matmul %.0f (%@)", $0, implementation) } ?? ""
-            say(String(format: "round %d: sgemm %.0f GFLOP/s%@ (attention %.0f) | images %.3f/s = %.0f GFLOP/s = %.0f%% of the ceiling"
-                         + " | 77-token texts %.1f/s | captions %.1f/s (%.0f GFLOP/s padded to %d)",
-                         round, ceiling, bf16Note, attention, imageRate, imageRate * gflopPerImage, 100 * ratio,
-                         textRate, captionRate, paddedGFLOP / captionSeconds, captionTokens))
+            let sgemm = linearCeiling(vision.tower, rows: rows, sgemmLinearFactory)
+            let ceiling = precision == .fp32 ? sgemm : linearCeiling(vision.tower, rows: rows, precision.linearFactory)
+            let imageRate = try rate(images) { _ = try clip.encodeImages(pixels: pixels, count: images) }
+            let textRate = try rate(texts) { _ = try clip.encodeTexts(tokenIDs: fullTexts) }
+            let captionRate = try rate(texts) { _ = try clip.encodeTexts(tokenIDs: captions) }
+            (sgemmCeilings, ceilings) = (sgemmCeilings + [sgemm], ceilings + [ceiling])
+            (imageRates, textRates, captionRates) = (imageRates + [imageRate], textRates + [textRate], captionRates + [captionRate])
+            say(String(format: "round %d (%@): linear ceiling %.0f GFLOP/s (sgemm %.0f) | images %.3f/s = %.0f%% of it"
+                         + " | 77-token texts %.1f/s | captions %.1f/s",
+                       round, p, ceiling, sgemm, imageRate, 100 * imageRate * gflopPerImage / ceiling, textRate, captionRate))
         }
-        say(String(format: "median (\(precision.rawValue)): images %.3f/s at %.0f%% of the linear ceiling (ceiling = %.3f images/s); "
-                     + "77-token texts %.1f/s; captions of 6-%d tokens %.1f/s (%.1f GFLOP of %.1f padded)",
-                     median(imageRates), 100 * median(ratios), median(imageRates) / median(ratios),
-                     median(textRates), captionTokens, median(captionRates), captionGFLOP, paddedGFLOP))
+        let ceiling = median(ceilings), imageRate = median(imageRates)
+        report.record("ceiling", p, String(format: "%.0f GFLOP/s linear layers at the vision shapes (plain sgemm: %.0f)",
+                                           ceiling, median(sgemmCeilings)),
+                      [("precision", .string(p)), ("linear_gflops", number(ceiling)), ("sgemm_gflops", number(median(sgemmCeilings)))])
+        report.record("encode \(p)", "images, batch \(images)",
+                      String(format: "%.3f images/s = %.0f GFLOP/s = %.0f%% of the ceiling", imageRate, imageRate * gflopPerImage,
+                             100 * imageRate * gflopPerImage / ceiling),
+                      [("precision", .string(p)), ("lane", .string("images")), ("batch", .number(Double(images))),
+                       ("per_s", number(imageRate)), ("gflops", number(imageRate * gflopPerImage))])
+        report.record("encode \(p)", "77-token texts, batch \(texts)", String(format: "%.1f texts/s", median(textRates)),
+                      [("precision", .string(p)), ("lane", .string("texts77")), ("batch", .number(Double(texts))),
+                       ("per_s", number(median(textRates)))])
+        report.record("encode \(p)", "captions of 6-\(captionTokens) tokens, batch \(texts)",
+                      String(format: "%.1f texts/s = %.0f GFLOP/s computed up to each end token", median(captionRates),
+                             median(captionRates) * captionGFLOP / Double(texts)),
+                      [("precision", .string(p)), ("lane", .string("captions")), ("batch", .number(Double(texts))),
+                       ("per_s", number(median(captionRates)))])
+
+        // By batch size, one pass each: what a worker's batcher trades latency for.
+        var oneImageSeconds = 1 / imageRate
+        for batch in imageBatches {
+            let batchPixels = (0..<(batch * clip.pixelsPerImage)).map { pixels[$0 % pixels.count] }
+            let perSecond = try rate(batch) { _ = try clip.encodeImages(pixels: batchPixels, count: batch) }
+            if batch == 1 { oneImageSeconds = 1 / perSecond }
+            report.record("by batch \(p)", "images, batch \(batch)",
+                          String(format: "%.3f images/s, %.2f s per batch", perSecond, Double(batch) / perSecond),
+                          [("precision", .string(p)), ("lane", .string("images")), ("batch", .number(Double(batch))),
+                           ("per_s", number(perSecond))])
+        }
+        for batch in textBatches {
+            let batchCaptions = Self.captions(batch, longest: captionTokens)
+            let perSecond = try rate(batch) { _ = try clip.encodeTexts(tokenIDs: batchCaptions) }
+            report.record("by batch \(p)", "captions, batch \(batch)",
+                          String(format: "%.1f texts/s, %.1f ms per batch", perSecond, 1000 * Double(batch) / perSecond),
+                          [("precision", .string(p)), ("lane", .string("captions")), ("batch", .number(Double(batch))),
+                           ("per_s", number(perSecond))])
+        }
+
+        if let oneImage {
+            let around = (oneImage.fetch ?? 0) + oneImage.decode + oneImage.resize + oneImage.requestJSON + oneImage.replyJSON
+            let encode = oneImageSeconds * 1000
+            report.record("one-image request \(p)", StageBench.images[0],
+                          String(format: "%@decode %.1f + resize %.1f + JSON %.1f ms around an encode of %.0f ms: the encoder is %.1f%%",
+                                 oneImage.fetch.map { String(format: "fetch %.1f + ", $0) } ?? "", oneImage.decode, oneImage.resize,
+                                 oneImage.requestJSON + oneImage.replyJSON, encode, 100 * encode / (encode + around)),
+                          [("precision", .string(p)), ("around_ms", number(around)), ("encode_ms", number(encode))])
+        }
+
         let memory = residentMemory()
-        say("resident memory: \(memory.current / (1 << 20)) MiB now, \(memory.peak / (1 << 20)) MiB peak")
+        report.record("memory", p, "\(memory.current >> 20) MiB resident now, \(memory.peak >> 20) MiB peak",
+                      [("precision", .string(p)), ("rss_mib", .number(Double(memory.current >> 20))),
+                       ("peak_rss_mib", .number(Double(memory.peak >> 20)))])
+    }
+
+    /// Items per second of one timed call of `body` over `count` items.
+    func rate(_ count: Int, _ body: () throws -> Void) rethrows -> Double {
+        let t = ContinuousClock.now
+        try body()
+        return Double(count) / elapsed(since: t)
+    }
+
+    /// Start token, distinct ordinary tokens, end token.
+    static func tokens(_ length: Int, _ j: Int) -> [Int] {
+        [49406] + (1..<(length - 1)).map { (($0 + j) * 7919) % 49000 + 1 } + [49407]
+    }
+
+    /// Short captions of 6 to `longest` tokens, as a tokenizer gives them (unpadded).
+    static func captions(_ count: Int, longest: Int) -> [[Int]] {
+        (0..<count).map { tokens(6 + $0 % max(1, longest - 5), $0) }
     }
 
     /// GFLOP/s of the linear layers at a transformer layer's shapes, weighted as a layer uses them
-    /// (four D x D products, one D -> I, one I -> D): sgemm's, or the kernel `make` builds from an
-    /// [n, k] weight.
-    func linearCeiling(_ tower: TowerConfig, rows: Int,
-                       make: ((UnsafePointer<Float>, _ n: Int, _ k: Int) throws -> any LinearKernel)? = nil) rethrows -> Double {
+    /// (four D x D products, one D -> I, one I -> D), for the kernels `make` builds.
+    func linearCeiling(_ tower: TowerConfig, rows: Int, _ make: LinearFactory) -> Double {
         let D = tower.hiddenSize, I = tower.intermediateSize
-        func rate(_ n: Int, _ k: Int) throws -> Double {
-            guard let make else { return sgemmThroughput(m: rows, n: n, k: k, seconds: 0.4).mean }
-            return try linearThroughput(m: rows, n: n, k: k, seconds: 0.4) { try make($0, n, k) }.mean
+        func rate(_ n: Int, _ k: Int) -> Double {
+            linearThroughput(m: rows, n: n, k: k, seconds: 0.4) { make(Tensor(pointer: $0, shape: [n, k]), nil) }.mean
         }
-        let dd = try rate(D, D), di = try rate(I, D), id = try rate(D, I)
+        let dd = rate(D, D), di = rate(I, D), id = rate(D, I)
         let flop = [4 * Double(D * D), Double(D * I), Double(I * D)]
         return flop.reduce(0, +) / (flop[0] / dd + flop[1] / di + flop[2] / id)
     }
@@ -170,18 +270,28 @@ struct BenchCommand: ParsableCommand {
         let perLayer = 2 * T * (4 * D * D + 2 * D * I) + 4 * T * T * D
         return Double(tower.layers) * perLayer + extra
     }
+}
 
-    /// VmRSS and VmHWM from /proc/self/status, in bytes.
-    func residentMemory() -> (current: Int, peak: Int) {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
-        func field(_ name: String) -> Int {
-            for line in status.split(separator: "\n") where line.hasPrefix(name) {
-                return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
-            }
-            return 0
+/// VmRSS and VmHWM from /proc/self/status, in bytes.
+func residentMemory() -> (current: Int, peak: Int) {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
+    func field(_ name: String) -> Int {
+        for line in status.split(separator: "\n") where line.hasPrefix(name) {
+            return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
         }
-        return (field("VmRSS:"), field("VmHWM:"))
+        return 0
     }
+    return (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Starts VmHWM again from the current RSS (Linux: "5" to clear_refs), so that each precision's
+/// peak is its own.
+func resetPeakMemory() {
+    try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+}
+
+func elapsed(since start: ContinuousClock.Instant) -> Double {
+    (ContinuousClock.now - start) / .seconds(1)
 }
 
 /// A line on stdout right away (print buffers when stdout is a pipe, and bench runs for a while).

@@ -18,6 +18,8 @@ struct Clipq: AsyncParsableCommand {
             DeadLetterCommand.self,
             BenchCommand.self,
             WorkerBenchCommand.self,
+            BrokerBenchCommand.self,
+            LoadBenchCommand.self,
             BatchCommand.self,
             EvalCommand.self,
         ]

@@ -2,8 +2,10 @@ import ArgumentParser
 import ClipAMQP
 import ClipBatch
 import ClipSchema
+import ClipTensor
 import ClipWorker
 import Foundation
+import Logging
 
 /// `clipq worker`: consume requests, embed them, reply; until SIGTERM or SIGINT.
 struct WorkerCommand: ParsableCommand {
@@ -37,11 +39,23 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Seconds to finish in-flight work after SIGTERM before leaving it to the broker.")
     var drainSeconds: Int = 60
 
-    @Option(help: "Serve GET /healthz (alive) and /readyz (connected, model loaded, not stopping) on this TCP port, all interfaces (off by default). Env CLIPQ_HEALTH_PORT.")
-    var healthPort: UInt16? = env("CLIPQ_HEALTH_PORT").flatMap { UInt16($0) }
+    @Option(name: [.customLong("http-port"), .customLong("health-port")], help: "Serve GET /healthz (alive), /readyz (connected, model loaded, not stopping) and /metrics (Prometheus) on this TCP port, all interfaces (off by default). Env CLIPQ_HTTP_PORT; --health-port and CLIPQ_HEALTH_PORT are the same setting's former names.")
+    var httpPort: UInt16?
+
+    @Option(help: "Least severe log level written: trace, debug, info, notice, warning, error or critical. Env CLIPQ_LOG_LEVEL.")
+    var logLevel: String = env("CLIPQ_LOG_LEVEL") ?? "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level: expected trace, debug, info, notice, warning, error or critical, not \(logLevel)")
+        }
+    }
 
     func run() throws {
-        let log = JSONLog()
+        let log = Logger(label: "clipq.worker") { _ in
+            JSONLogHandler(level: Logger.Level(rawValue: logLevel) ?? .info, metadata: ["worker": .string(Worker.defaultID)])
+        }
+        sendWarnings { log.warning("\($0)", metadata: ["event": "warning"]) }  // the model's, e.g. a bf16 fallback
         let embedder = try model.embedder()
         var settings = WorkerSettings(
             link: BrokerLink.Configuration(
@@ -52,9 +66,13 @@ struct WorkerCommand: ParsableCommand {
         settings.imageBatch = BatchPolicy(maxBatch: model.maxBatch, maxWait: .milliseconds(maxWaitMs))
         settings.textBatch = BatchPolicy(maxBatch: max(model.maxBatch, 64), maxWait: .milliseconds(maxWaitMs))
         settings.ingestThreads = ingestThreads
-        let worker = try Worker(settings: settings, encoder: embedder.encoder, preparer: embedder.preparer, onEvent: log.record)
-        let health = try healthPort.map { port in
-            try HealthServer(port: port, isAlive: { worker.isAlive }, isReady: { worker.isReady })
+        let (metrics, registry) = WorkerMetrics.prometheus()
+        let worker = try Worker(
+            settings: settings, encoder: embedder.encoder, preparer: embedder.preparer, metrics: metrics, onEvent: { log.log($0) })
+        let port = httpPort ?? (env("CLIPQ_HTTP_PORT") ?? env("CLIPQ_HEALTH_PORT")).flatMap { UInt16($0) }
+        let http = try port.map { port in
+            try HealthServer(
+                port: port, isAlive: { worker.isAlive }, isReady: { worker.isReady }, metrics: { registry.emitToBuffer() })
         }
 
         let stop = DispatchSemaphore(value: 0)
@@ -65,51 +83,19 @@ struct WorkerCommand: ParsableCommand {
             source.resume()
             return source
         }
-        log.line(["event": "started", "worker": .string(settings.workerID), "model": .string(settings.modelName),
-                  "broker": .string(settings.link.settings.url.description), "queue": .string(broker.queue),
-                  "health_port": health.map { .number(Double($0.port)) } ?? .null])
+        var started: Logger.Metadata = [
+            "event": "started", "model": .string(settings.modelName), "broker": .string(settings.link.settings.url.description),
+            "queue": .string(broker.queue), "version": .string(clipqVersion),
+        ]
+        if let http { started["http_port"] = .stringConvertible(Int(http.port)) }
+        log.info("started", metadata: started)
         worker.start()
         stop.wait()
-        log.line(["event": "stopping"])
+        log.info("stopping: answering what is in flight", metadata: ["event": "stopping"])
         let drained = worker.stop(timeout: .seconds(drainSeconds))
-        log.line(["event": "stopped", "drained": .bool(drained)])
-        health?.stop()
+        log.info(drained ? "stopped" : "stopped; unanswered requests are left to the broker",
+                 metadata: ["event": "stopped", "drained": .stringConvertible(drained)])
+        http?.stop()
         withExtendedLifetime(signals) {}
-    }
-}
-
-/// One JSON object per line on stderr: easy to read, easy to ship to a log store.
-final class JSONLog: Sendable {
-    func line(_ fields: JSONObject) {
-        var fields = fields
-        fields["time"] = .string(ISO8601DateFormatter().string(from: Date()))
-        FileHandle.standardError.write(Data(JSONWriter.serialize(.object(fields)) + [0x0A]))
-    }
-
-    func record(_ event: WorkerEvent) {
-        switch event {
-        case .replied(let correlationID, let rows, let milliseconds):
-            line(["event": "replied", "correlation_id": correlationID.map(JSONValue.string) ?? .null,
-                  "rows": .number(Double(rows)), "ms": .number(Double(milliseconds))])
-        case .failed(let correlationID, let error):
-            line(["event": "failed", "correlation_id": correlationID.map(JSONValue.string) ?? .null,
-                  "code": .string(error.code.rawValue), "message": .string(error.message),
-                  "pointer": error.pointer.map(JSONValue.string) ?? .null])
-        case .link(let event):
-            switch event {
-            case .connected(let generation): line(["event": "connected", "generation": .number(Double(generation))])
-            case .connectionLost(let generation, let error, let retryIn):
-                line(["event": "connection_lost", "generation": .number(Double(generation)), "error": .string(error.description),
-                      "retry_in_ms": .number(retryIn / .milliseconds(1))])
-            case .returned(let returned):
-                line(["event": "reply_unroutable", "reply_to": .string(returned.routingKey),
-                      "correlation_id": returned.properties.correlationID.map(JSONValue.string) ?? .null,
-                      "reason": .string(returned.replyText)])
-            case .staleOutcome(let id): line(["event": "stale_outcome", "delivery": .string(id.description)])
-            case .blocked(let reason): line(["event": "broker_blocked", "reason": .string(reason)])
-            case .unblocked: line(["event": "broker_unblocked"])
-            case .settled: break  // one line per request is enough
-            }
-        }
     }
 }

@@ -29,11 +29,12 @@ final class DeployTests: XCTestCase {
         let server = try LoopbackServer { _, _ in .trickle(total: 1000, chunk: 100, every: 0.3) }
         let topology = uniqueTopology()
         let worker = try WorkerProcess(broker: broker, topology: topology, arguments: ["--health-port", String(port)])
-        XCTAssertTrue(worker.log.contains { $0.contains(#""health_port":\#(port)"#) }, "the port is logged")
+        XCTAssertTrue(worker.log.contains { $0.contains(#""http_port":\#(port)"#) }, "the port is logged")
 
         XCTAssertTrue(waitFor(status: 200, port: port, path: "/readyz"), "ready once connected")
         XCTAssertEqual(Self.get(port: port, path: "/healthz")?.status, 200)
-        XCTAssertEqual(Self.get(port: port, path: "/metrics")?.status, 404)
+        XCTAssertEqual(Self.get(port: port, path: "/metrics")?.status, 200, "--health-port, the former name, serves it all")
+        XCTAssertEqual(Self.get(port: port, path: "/other")?.status, 404)
         XCTAssertEqual(Self.get(port: port, path: "/readyz", method: "POST")?.status, 405)
 
         try broker.ctl(["stop_app"])

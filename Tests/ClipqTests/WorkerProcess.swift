@@ -13,9 +13,12 @@ final class WorkerProcess: @unchecked Sendable {
     static let modelDirectory = CLI.fixtures.appendingPathComponent("tiny-clip").path
 
     /// `environment` adds to (or overrides) the worker's; the broker URL comes from `broker`.
-    /// Image URLs may reach loopback (the tests' servers) unless `allowPrivateNetworks` is false.
-    init(broker: TestBroker, topology: Topology, arguments: [String] = [], environment extra: [String: String] = [:],
-         allowPrivateNetworks: Bool = true) throws {
+    /// Returns once the worker has connected, or at once if `waitForConnection` is false. Image
+    /// URLs may reach loopback (the tests' servers) unless `allowPrivateNetworks` is false.
+    init(
+        broker: TestBroker, topology: Topology, arguments: [String] = [], environment extra: [String: String] = [:],
+        waitForConnection: Bool = true, allowPrivateNetworks: Bool = true
+    ) throws {
         process.executableURL = CLI.executable
         process.arguments = ["worker", "--model", Self.modelDirectory] + (allowPrivateNetworks ? ["--allow-private-networks"] : []) + arguments
         var environment = ProcessInfo.processInfo.environment
@@ -25,15 +28,19 @@ final class WorkerProcess: @unchecked Sendable {
         environment["CLIPQ_DEAD_QUEUE"] = topology.deadLetterQueue
         environment["CLIPQ_DELIVERY_LIMIT"] = String(topology.deliveryLimit)
         process.environment = environment.merging(extra) { $1 }
-        let errors = Pipe()
+        // Both streams, as whole lines (a read may end mid-line).
+        let errors = Pipe(), output = Pipe()
         process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let text = String(decoding: handle.availableData, as: UTF8.self)
-            self?.lock.withLock { self?.lines += text.split(separator: "\n").map(String.init) }
+        process.standardOutput = output
+        for pipe in [errors, output] {
+            let splitter = LineSplitter()
+            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+                let complete = splitter.lines(adding: handle.availableData)
+                self?.lock.withLock { self?.lines += complete }
+            }
         }
         try process.run()
-        guard waitForLog(containing: #""event":"connected""#, timeout: .seconds(30)) else {
+        guard !waitForConnection || waitForLog(containing: #""event":"connected""#, timeout: .seconds(30)) else {
             process.terminate()
             throw TestBrokerError(message: "the worker did not connect:\n\(log.joined(separator: "\n"))")
         }
@@ -43,6 +50,7 @@ final class WorkerProcess: @unchecked Sendable {
         if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
     }
 
+    /// Its stderr and stdout lines so far.
     var log: [String] { lock.withLock { lines } }
 
     func waitForLog(containing text: String, count: Int = 1, timeout: Duration = .seconds(20)) -> Bool {
@@ -66,6 +74,19 @@ final class WorkerProcess: @unchecked Sendable {
     func kill() {
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+    }
+}
+
+/// Bytes in, whole lines out; the unfinished last line waits for the rest. Fed by one
+/// pipe's handler, which the system calls one at a time.
+private final class LineSplitter: @unchecked Sendable {
+    private var partial: [UInt8] = []
+
+    func lines(adding data: Data) -> [String] {
+        partial += data
+        guard let end = partial.lastIndex(of: 0x0A) else { return [] }
+        defer { partial.removeSubrange(...end) }
+        return String(decoding: partial[..<end], as: UTF8.self).split(separator: "\n").map(String.init)
     }
 }
 

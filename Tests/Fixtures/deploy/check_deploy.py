@@ -70,6 +70,9 @@ check(container["livenessProbe"]["httpGet"]["path"] == "/healthz", "kubernetes: 
 env = {e["name"]: e.get("value") for e in container["env"]}
 ports = {p["name"]: p["containerPort"] for p in container["ports"]}
 check(str(ports.get("health")) == env.get("CLIPQ_HEALTH_PORT"), "kubernetes: probes reach the worker's health port")
+scrape = deployment["spec"]["template"]["metadata"].get("annotations", {})
+check(scrape.get("prometheus.io/port") == env.get("CLIPQ_HEALTH_PORT") and scrape.get("prometheus.io/path") == "/metrics",
+      "kubernetes: Prometheus scrapes the worker's /metrics")
 
 
 def mebibytes(quantity):
