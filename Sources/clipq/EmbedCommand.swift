@@ -90,7 +90,7 @@ struct ModelOptions: ParsableArguments {
     var allowAddress: [String] = env("CLIPQ_ALLOW_ADDRESSES").map { $0.split(separator: ",").map(String.init) } ?? []
 
     @Option(help: "Longest one image fetch attempt may take, in ms. Env CLIPQ_FETCH_TIMEOUT_MS.")
-    var fetchTimeoutMs: Int = env("CLIPQ_FETCH_TIMEOUT_MS").flatMap(Int.init) ?? milliseconds(FetchSettings().totalTimeout)
+    var fetchTimeoutMs: Int = env("CLIPQ_FETCH_TIMEOUT_MS").flatMap(Int.init) ?? Int(FetchSettings().totalTimeout / .milliseconds(1))
 
     @Option(help: "Attempts per image URL (5xx, 408, 429, timeouts and dropped connections are retried). Env CLIPQ_FETCH_ATTEMPTS.")
     var fetchAttempts: Int = env("CLIPQ_FETCH_ATTEMPTS").flatMap(Int.init) ?? FetchSettings().maxAttempts
@@ -137,5 +137,3 @@ struct ModelOptions: ParsableArguments {
         return Embedder(encoder: encoder, preparer: try preparer(), maxBatch: maxBatch)
     }
 }
-
-private func milliseconds(_ d: Duration) -> Int { Int(d / .milliseconds(1)) }
