@@ -94,7 +94,7 @@ bench-image: build
 	python3 $$F/bench_pillow.py 10 $$set | tail -1
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-asan .build-fuzz
 
 ## bench-tokenizer: CLIP tokenizer speed, clipq's against Hugging Face's Rust tokenizer on one caption corpus
 ## (needs transformers and open_clip_torch; figures are noisy while other builds run)
