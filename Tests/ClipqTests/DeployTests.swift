@@ -16,18 +16,13 @@ final class DeployTests: XCTestCase {
         broker = try TestBroker.shared.get()
     }
 
-    private func uniqueTopology() -> Topology {
-        let unique = "\(name.filter(\.isLetter).suffix(24)).\(UInt32.random(in: 0...UInt32.max))"
-        return Topology(requestQueue: "req.\(unique)", deadLetterExchange: "dlx.\(unique)", deadLetterQueue: "dead.\(unique)")
-    }
-
     // MARK: - Health endpoints
 
     func testReadyzFollowsTheBrokerAndShutdownWhileHealthzStaysUp() throws {
         let port = try TestBroker.freePort()
         // An image that takes ~3 s to arrive keeps a request in flight through the drain.
         let server = try LoopbackServer { _, _ in .trickle(total: 1000, chunk: 100, every: 0.3) }
-        let topology = uniqueTopology()
+        let topology = Topology.unique(name, deliveryLimit: 5)
         let worker = try WorkerProcess(broker: broker, topology: topology, arguments: ["--health-port", String(port)])
         XCTAssertTrue(worker.log.contains { $0.contains(#""http_port":\#(port)"#) }, "the port is logged")
 
@@ -291,7 +286,7 @@ final class DeployTests: XCTestCase {
 
     /// Deploy/clients/shell/clipq-request.sh (amqp-tools) against a real worker.
     func testTheShellClientGetsEmbeddingsAndErrors() throws {
-        let topology = uniqueTopology()
+        let topology = Topology.unique(name, deliveryLimit: 5)
         let worker = try WorkerProcess(broker: broker, topology: topology)
         let script = Self.root.appendingPathComponent("Deploy/clients/shell/clipq-request.sh").path
         let environment = ["CLIPQ_AMQP_URL": broker.url, "CLIPQ_QUEUE": topology.requestQueue, "CLIPQ_TIMEOUT": "30"]

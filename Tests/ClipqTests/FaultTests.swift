@@ -18,7 +18,7 @@ final class FaultTests: XCTestCase {
 
     override func setUpWithError() throws {
         broker = try TestBroker.shared.get()
-        topology = Self.topology(for: name)
+        topology = Topology.unique(name, deliveryLimit: 5)
         // Quorum queues report their counts to list_queues each tick (5 s by default); the
         // tick is fixed when a queue is declared.
         try setBrokerEnvironment("quorum_tick_interval", "100")
@@ -27,12 +27,6 @@ final class FaultTests: XCTestCase {
     override func tearDownWithError() throws {
         for command in restore.reversed() { try broker.ctl(command) }
         for queue in [topology.requestQueue, topology.deadLetterQueue] { _ = try? broker.ctl(["delete_queue", queue]) }
-    }
-
-    static func topology(for name: String, deliveryLimit: Int = 5) -> Topology {
-        let unique = "\(name.filter(\.isLetter).suffix(24)).\(UInt32.random(in: 0...UInt32.max))"
-        return Topology(requestQueue: "req.\(unique)", deadLetterExchange: "dlx.\(unique)", deadLetterQueue: "dead.\(unique)",
-                        deliveryLimit: deliveryLimit)
     }
 
     private static let image = (try? Data(contentsOf: CLI.fixtures.appendingPathComponent("images/inputs/astronaut.jpg")))?
@@ -268,7 +262,7 @@ final class FaultTests: XCTestCase {
     func testAPoisonMessageThatKillsEveryWorkerStopsAtTheDeliveryLimit() throws {
         // Whatever worker takes the poison request dies (SIGKILL, as a crash would) while it
         // holds it unacked: its image fetch reaches this server, which tells the test.
-        topology = Self.topology(for: name, deliveryLimit: 2)
+        topology = Topology.unique(name, deliveryLimit: 2)
         let fetched = DispatchSemaphore(value: 0)
         let server = try LoopbackServer { _, _ in
             fetched.signal()

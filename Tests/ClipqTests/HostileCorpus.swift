@@ -84,15 +84,8 @@ enum HostileCorpus {
         (try? Array(Data(contentsOf: CLI.fixtures.appendingPathComponent("images/inputs/\(name)")))) ?? []
     }
 
-    static func request(_ rows: [(String, String)]) -> [UInt8] {
-        let data: [JSONValue] = rows.map { [.string($0.0), .string($0.1)] }
-        return JSONWriter.serialize([
-            "input_data": ["columns": ["image", "text"], "index": .array(data.indices.map { .number(Double($0)) }), "data": .array(data)],
-        ])
-    }
-
-    static func imageRequest(_ bytes: [UInt8]) -> [UInt8] { request([(Data(bytes).base64EncodedString(), "")]) }
-    static func urlRequest(_ url: String) -> [UInt8] { request([(url, "")]) }
+    static func imageRequest(_ bytes: [UInt8]) -> [UInt8] { requestBody([(Data(bytes).base64EncodedString(), "")]) }
+    static func urlRequest(_ url: String) -> [UInt8] { requestBody([(url, "")]) }
 
     static func cases(serverPort port: UInt16) -> [HostileCase] {
         var all: [HostileCase] = []
@@ -100,7 +93,7 @@ enum HostileCorpus {
             for (i, body) in bodies.enumerated() { all.append(HostileCase(id: "\(prefix).\(i)", body: body, code: code)) }
         }
         func json(_ texts: String...) -> [[UInt8]] { texts.map { Array($0.utf8) } }
-        let good = request([("", "a photo of a cat")])
+        let good = requestBody([("", "a photo of a cat")])
         let server = "http://\(serverHost):\(port)"
 
         // invalid_json: empty, not UTF-8, not JSON, cut short, duplicate keys, nested too deep.
@@ -160,16 +153,16 @@ enum HostileCorpus {
 
         // too_many_rows: over the limit, however cheap or huge each row.
         add("rows", .tooManyRows, [
-            request((0...maxRows).map { ("", "row \($0)") }), request(Array(repeating: ("", "x"), count: 1000)),
+            requestBody((0...maxRows).map { ("", "row \($0)") }), requestBody(Array(repeating: ("", "x"), count: 1000)),
             Array(("{\"input_data\": {\"columns\": [\"image\", \"text\"], \"index\": [0], \"data\": ["
                    + Array(repeating: "1", count: 1_000_000).joined(separator: ",") + "]}}").utf8),
-            request(Array(repeating: ("", ""), count: 100)),
+            requestBody(Array(repeating: ("", ""), count: 100)),
         ])
 
         // message_too_large: a huge string, huge base64, huge whitespace; refused before parsing.
         add("large", .messageTooLarge, [
-            request([("", String(repeating: "x", count: maxBodyBytes))]),
-            request([(String(repeating: "QUJD", count: maxBodyBytes / 4 + 1), "")]),
+            requestBody([("", String(repeating: "x", count: maxBodyBytes))]),
+            requestBody([(String(repeating: "QUJD", count: maxBodyBytes / 4 + 1), "")]),
             [UInt8](repeating: 0x20, count: maxBodyBytes + 1), [UInt8](repeating: 0xFF, count: maxBodyBytes + 1),
             Array(repeating: UInt8(ascii: "["), count: maxBodyBytes + 1),
         ])
@@ -192,7 +185,7 @@ enum HostileCorpus {
             "data:text/plain;base64,aGVsbG8=", "data:image/png,iVBORw0KGgo=", "data:image/png;base64", "data:;base64,aGVsbG8=",
             "data:application/octet-stream;base64,iVBORw0KGgo=", "data:image/png;base64,***", "ＱＵＪＤ",
             String(repeating: "!", count: 500_000), String(repeating: "QUJD", count: 200_000) + "Q",
-        ].map { request([($0, "")]) })
+        ].map { requestBody([($0, "")]) })
 
         // url_not_allowed: other schemes, loopback and metadata however spelled, redirects to
         // them, and a URL too long to be one.
@@ -221,7 +214,7 @@ enum HostileCorpus {
         ]
         add("format", .unsupportedImageFormat, notImages.map(imageRequest) + [urlRequest(server + "/text")])
         // The same through a data URI.
-        all.append(HostileCase(id: "format.datauri", body: request([("data:image/gif;base64,R0lGODlhAQABAAAAACw=", "")]),
+        all.append(HostileCase(id: "format.datauri", body: requestBody([("data:image/gif;base64,R0lGODlhAQABAAAAACw=", "")]),
                                code: .unsupportedImageFormat))
 
         // image_decode_failed: empty, truncated and zero-sized images of every format.

@@ -11,9 +11,7 @@ import XCTest
 final class HostileInputTests: XCTestCase {
     func testEveryHostileRequestIsRefusedWithItsCodeAndTheWorkerServesOn() throws {
         let broker = try TestBroker.shared.get()
-        let unique = "hostile.\(UInt32.random(in: 0...UInt32.max))"
-        let topology = Topology(requestQueue: "req.\(unique)", deadLetterExchange: "dlx.\(unique)", deadLetterQueue: "dead.\(unique)",
-                                deliveryLimit: 3)
+        let topology = Topology.unique("hostile")
         let server = try LoopbackServer(host: HostileCorpus.serverHost, requests: HostileCorpus.route)
         defer { server.stop() }
         let worker = try WorkerProcess(broker: broker, topology: topology, arguments: HostileCorpus.workerArguments,
@@ -61,7 +59,7 @@ final class HostileInputTests: XCTestCase {
 
         // The same process still serves: a text, a base64 image and an image by URL.
         let tiny = HostileCorpus.image("tiny_2x3.jpg")
-        try client.send(HostileCorpus.request([("", "still serving"), (Data(tiny).base64EncodedString(), ""), (server.url("/ok.jpg"), "")]),
+        try client.send(requestBody([("", "still serving"), (Data(tiny).base64EncodedString(), ""), (server.url("/ok.jpg"), "")]),
                         id: "good", to: topology.requestQueue)
         try client.collect(["good"])
         let good = try client.json("good")

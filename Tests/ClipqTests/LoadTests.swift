@@ -9,7 +9,7 @@ import XCTest
 final class LoadTests: XCTestCase {
     func testThreePublishersTwoWorkersEveryRequestAnsweredOnceMemoryBounded() throws {
         let broker = try TestBroker.shared.get()
-        let topology = FaultTests.topology(for: name)
+        let topology = Topology.unique(name, deliveryLimit: 5)
         let workers = try (0..<2).map { _ in try WorkerProcess(broker: broker, topology: topology) }
         let result = try CLI.run(
             ["bench-load", "--publishers", "3", "--texts", "1500", "--images", "40", "--json", "--timeout", "120",

@@ -14,16 +14,7 @@ final class OperationsTests: XCTestCase {
 
     override func setUpWithError() throws {
         broker = try TestBroker.shared.get()
-        let unique = "\(name.filter(\.isLetter).suffix(24)).\(UInt32.random(in: 0...UInt32.max))"
-        topology = Topology(requestQueue: "req.\(unique)", deadLetterExchange: "dlx.\(unique)", deadLetterQueue: "dead.\(unique)",
-                            deliveryLimit: 3)
-    }
-
-    private static func request(_ rows: [(String, String)]) -> [UInt8] {
-        let data: [JSONValue] = rows.map { [.string($0.0), .string($0.1)] }
-        return JSONWriter.serialize([
-            "input_data": ["columns": ["image", "text"], "index": .array(data.indices.map { .number(Double($0)) }), "data": .array(data)],
-        ])
+        topology = .unique(name)
     }
 
     func testMetricsCountAKnownMixOfRequestsAndLogLinesAreJSON() throws {
@@ -44,15 +35,15 @@ final class OperationsTests: XCTestCase {
         ]
         let bad: [(id: String, body: [UInt8], code: String)] = [
             ("json1", Array("{".utf8), "invalid_json"), ("json2", Array("[1,".utf8), "invalid_json"),
-            ("schema", Self.request([("", "")]), "schema_violation"),
-            ("scheme", Self.request([("ftp://example.com/a.jpg", "")]), "url_not_allowed"),
-            ("missing", Self.request([(server.url("/missing.jpg"), "")]), "image_fetch_failed"),
-            ("corrupt", Self.request([(png.prefix(70).base64EncodedString(), "")]), "image_decode_failed"),
+            ("schema", requestBody([("", "")]), "schema_violation"),
+            ("scheme", requestBody([("ftp://example.com/a.jpg", "")]), "url_not_allowed"),
+            ("missing", requestBody([(server.url("/missing.jpg"), "")]), "image_fetch_failed"),
+            ("corrupt", requestBody([(png.prefix(70).base64EncodedString(), "")]), "image_decode_failed"),
         ]
-        for (id, rows) in good { try client.send(Self.request(rows), id: id, to: topology.requestQueue) }
+        for (id, rows) in good { try client.send(requestBody(rows), id: id, to: topology.requestQueue) }
         for c in bad { try client.send(c.body, id: c.id, to: topology.requestQueue) }
-        try client.send(Self.request([("", "nowhere")]), id: "noreply", to: topology.requestQueue, replyTo: "")
-        try client.send(Self.request([("", "nobody listens")]), id: "orphan", to: topology.requestQueue, replyTo: "no-such-queue")
+        try client.send(requestBody([("", "nowhere")]), id: "noreply", to: topology.requestQueue, replyTo: "")
+        try client.send(requestBody([("", "nobody listens")]), id: "orphan", to: topology.requestQueue, replyTo: "no-such-queue")
         try client.collect(Set(good.keys).union(bad.map(\.id)))
         XCTAssertEqual(client.replies.count, good.count + bad.count)
 
@@ -140,8 +131,8 @@ final class OperationsTests: XCTestCase {
         restarted = true
         XCTAssertTrue(poll(timeout: .seconds(60)) { DeployTests.get(port: port, path: "/readyz")?.status == 200 }, "ready once connected")
         let client = try ReplyCollector(broker: broker)
-        try client.send(Self.request([("", "")]), id: "refused", to: topology.requestQueue)
-        try client.send(Self.request([("", "fine")]), id: "fine", to: topology.requestQueue)
+        try client.send(requestBody([("", "")]), id: "refused", to: topology.requestQueue)
+        try client.send(requestBody([("", "fine")]), id: "fine", to: topology.requestQueue)
         try client.collect(["refused", "fine"])
         XCTAssertEqual(worker.terminate(), 0)
         XCTAssertTrue(worker.log.contains { $0.contains(#""event":"failed""#) && $0.contains("refused") }, "notice is logged")
@@ -183,7 +174,7 @@ final class OperationsTests: XCTestCase {
             broker: broker, topology: topology, environment: ["CLIPQ_AMQP_URL": "amqp://not-\(user):\(encoded)@127.0.0.1:\(broker.amqpPort)/"],
             waitForConnection: false)
         let client = try ReplyCollector(broker: broker)
-        try client.send(Self.request([("", "a cat")]), id: "good", to: topology.requestQueue)
+        try client.send(requestBody([("", "a cat")]), id: "good", to: topology.requestQueue)
         try client.send(Array("{".utf8), id: "bad", to: topology.requestQueue)
         try client.collect(["good", "bad"])
         try broker.restart()

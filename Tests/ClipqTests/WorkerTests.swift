@@ -15,16 +15,7 @@ final class WorkerTests: XCTestCase {
 
     override func setUpWithError() throws {
         broker = try TestBroker.shared.get()
-        let unique = "\(name.filter(\.isLetter).suffix(24)).\(UInt32.random(in: 0...UInt32.max))"
-        topology = Topology(requestQueue: "req.\(unique)", deadLetterExchange: "dlx.\(unique)", deadLetterQueue: "dead.\(unique)",
-                            deliveryLimit: 3)
-    }
-
-    private static func request(_ rows: [(String, String)]) -> [UInt8] {
-        let data: [JSONValue] = rows.map { [.string($0.0), .string($0.1)] }
-        return JSONWriter.serialize([
-            "input_data": ["columns": ["image", "text"], "index": .array(data.indices.map { .number(Double($0)) }), "data": .array(data)],
-        ])
+        topology = .unique(name)
     }
 
     private static func imageBytes(_ name: String) throws -> Data {
@@ -50,7 +41,7 @@ final class WorkerTests: XCTestCase {
             "url": [(server.url("/astronaut.jpg"), "")],
             "mixed": [("", "a dog"), ("data:image/jpeg;base64," + base64, "an astronaut"), (server.url("/astronaut.jpg"), "")],
         ]
-        for (id, rows) in cases { try client.send(Self.request(rows), id: id, to: topology.requestQueue) }
+        for (id, rows) in cases { try client.send(requestBody(rows), id: id, to: topology.requestQueue) }
         try client.collect(Set(cases.keys))
 
         // The same rows in process: the worker must agree with `clipq embed`.
@@ -89,21 +80,21 @@ final class WorkerTests: XCTestCase {
         let past = Int64(Date().timeIntervalSince1970 * 1000) - 1000
         let cases: [(id: String, body: [UInt8], headers: [String: AMQPFieldValue]?, code: String, pointer: String?)] = [
             ("json", Array("{\"input_data\": ".utf8), nil, "invalid_json", nil),
-            ("schema", Self.request([("", "")]), nil, "schema_violation", "/input_data/data/0"),
-            ("rows", Self.request([("", "a"), ("", "b"), ("", "c")]), nil, "too_many_rows", "/input_data/data"),
-            ("base64", Self.request([("not base64!", "")]), nil, "invalid_base64", "/input_data/data/0/0"),
-            ("format", Self.request([("", "ok"), (Data("GIF89a....".utf8).base64EncodedString(), "")]), nil,
+            ("schema", requestBody([("", "")]), nil, "schema_violation", "/input_data/data/0"),
+            ("rows", requestBody([("", "a"), ("", "b"), ("", "c")]), nil, "too_many_rows", "/input_data/data"),
+            ("base64", requestBody([("not base64!", "")]), nil, "invalid_base64", "/input_data/data/0/0"),
+            ("format", requestBody([("", "ok"), (Data("GIF89a....".utf8).base64EncodedString(), "")]), nil,
              "unsupported_image_format", "/input_data/data/1/0"),
-            ("scheme", Self.request([("ftp://example.com/a.jpg", "")]), nil, "url_not_allowed", "/input_data/data/0/0"),
-            ("fetch", Self.request([(server.url("/missing.jpg"), "")]), nil, "image_fetch_failed", "/input_data/data/0/0"),
-            ("late", Self.request([("", "too late")]), ["x-deadline": .int(past)], "deadline_exceeded", nil),
-            ("large", Self.request([("", String(repeating: "x", count: 2_000_001))]), nil, "message_too_large", nil),
-            ("corrupt", Self.request([(small.prefix(70).base64EncodedString(), "")]), nil, "image_decode_failed", "/input_data/data/0/0"),
-            ("pixels", Self.request([(png.base64EncodedString(), "")]), nil, "image_too_large", "/input_data/data/0/0"),
+            ("scheme", requestBody([("ftp://example.com/a.jpg", "")]), nil, "url_not_allowed", "/input_data/data/0/0"),
+            ("fetch", requestBody([(server.url("/missing.jpg"), "")]), nil, "image_fetch_failed", "/input_data/data/0/0"),
+            ("late", requestBody([("", "too late")]), ["x-deadline": .int(past)], "deadline_exceeded", nil),
+            ("large", requestBody([("", String(repeating: "x", count: 2_000_001))]), nil, "message_too_large", nil),
+            ("corrupt", requestBody([(small.prefix(70).base64EncodedString(), "")]), nil, "image_decode_failed", "/input_data/data/0/0"),
+            ("pixels", requestBody([(png.base64EncodedString(), "")]), nil, "image_too_large", "/input_data/data/0/0"),
         ]
         for c in cases { try client.send(c.body, id: c.id, to: topology.requestQueue, headers: c.headers) }
-        try client.send(Self.request([("", "nowhere to answer")]), id: "noreply", to: topology.requestQueue, replyTo: "")
-        try client.send(Self.request([("", "still serving")]), id: "good", to: topology.requestQueue)
+        try client.send(requestBody([("", "nowhere to answer")]), id: "noreply", to: topology.requestQueue, replyTo: "")
+        try client.send(requestBody([("", "still serving")]), id: "good", to: topology.requestQueue)
         try client.collect(Set(cases.map(\.id) + ["good"]))
 
         let errorSchema = try BuiltinSchema.error.compiled()
@@ -147,7 +138,7 @@ final class WorkerTests: XCTestCase {
         let client = try ReplyCollector(broker: broker)
         let ids = (0..<12).map { "t\($0)" }
         let image = try Self.imageBytes("coffee.png").base64EncodedString()
-        for id in ids { try client.send(Self.request([(image, id)]), id: id, to: topology.requestQueue) }
+        for id in ids { try client.send(requestBody([(image, id)]), id: id, to: topology.requestQueue) }
         XCTAssertTrue(worker.waitForLog(containing: #""event":"replied""#))  // work is under way
         XCTAssertEqual(worker.terminate(), 0)
         XCTAssertTrue(worker.log.contains { $0.contains(#""event":"stopped""#) && $0.contains(#""drained":true"#) })
@@ -166,7 +157,7 @@ final class WorkerTests: XCTestCase {
         let client = try ReplyCollector(broker: broker)
         let image = try Self.imageBytes("rocket_420.jpg").base64EncodedString()
         let ids = (0..<24).map { "k\($0)" }
-        for id in ids { try client.send(Self.request([(image, id), ("", "caption \(id)")]), id: id, to: topology.requestQueue) }
+        for id in ids { try client.send(requestBody([(image, id), ("", "caption \(id)")]), id: id, to: topology.requestQueue) }
         let deadline = ContinuousClock.now + .seconds(20)
         while (try broker.messageCount(queue: topology.requestQueue) ?? 0) > 20 && ContinuousClock.now < deadline {
             Thread.sleep(forTimeInterval: 0.05)
@@ -191,14 +182,14 @@ final class WorkerTests: XCTestCase {
         let replies = "replies.\(topology.requestQueue)"
         var client = try ReplyCollector(broker: broker, durableQueue: replies)
         let before = (0..<10).map { "b\($0)" }, after = (0..<10).map { "a\($0)" }
-        for id in before { try client.send(Self.request([("", "caption \(id)")]), id: id, to: topology.requestQueue) }
+        for id in before { try client.send(requestBody([("", "caption \(id)")]), id: id, to: topology.requestQueue) }
         try client.collect(Set(before.prefix(3)))
         try broker.restart()
         XCTAssertTrue(worker.waitForLog(containing: #""event":"connected""#, count: 2, timeout: .seconds(60)), "the worker reconnects")
         XCTAssertTrue(worker.log.contains { $0.contains(#""event":"connection_lost""#) })
         let earlier = client.replies
         client = try ReplyCollector(broker: broker, durableQueue: replies)
-        for id in after { try client.send(Self.request([("", "caption \(id)")]), id: id, to: topology.requestQueue) }
+        for id in after { try client.send(requestBody([("", "caption \(id)")]), id: id, to: topology.requestQueue) }
         try client.collect(Set(before + after), into: earlier)
         XCTAssertEqual(Set(client.replies.keys), Set(before + after), "every request answered")
         for id in before + after { XCTAssertNotNil(try client.json(id).features(0, "text_features"), id) }
@@ -239,7 +230,7 @@ final class WorkerTests: XCTestCase {
     func testAGoneReplyQueueIsLoggedAndTheRequestStillSettled() throws {
         let worker = try WorkerProcess(broker: broker, topology: topology)
         let client = try ReplyCollector(broker: broker)
-        try client.send(Self.request([("", "nobody listens")]), id: "orphan", to: topology.requestQueue, replyTo: "no-such-queue")
+        try client.send(requestBody([("", "nobody listens")]), id: "orphan", to: topology.requestQueue, replyTo: "no-such-queue")
         XCTAssertTrue(worker.waitForLog(containing: #""event":"reply_unroutable""#))
         XCTAssertTrue(worker.log.contains { $0.contains("reply_unroutable") && $0.contains("orphan") })
         XCTAssertEqual(try broker.messageCount(queue: topology.requestQueue), 0)
