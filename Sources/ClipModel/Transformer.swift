@@ -38,7 +38,7 @@ struct Transformer: Sendable {
     let layers: [EncoderLayer]
     /// Cores to spread attention heads over (BLAS spreads each linear layer by itself).
     let threads: Int
-    /// Attention in bf16, for unmasked sequences, where the linear layers are bf16.
+    /// Attention in bf16, for unmasked sequences, where the linear layers are bf16 or int8.
     let bf16Attention: BFloat16Attention?
 
     /// Runs the layers over x and writes, for each sequence, the final hidden state of one row
@@ -67,9 +67,13 @@ struct Transformer: Sendable {
 
         for layer in layers.dropLast() {
             layer.norm1.apply(h, x, rows: T, threads: threads)
-            layer.q.apply(q, h, rows: T)
-            layer.k.apply(k, h, rows: T)
-            layer.v.apply(v, h, rows: T)
+            if let wq = layer.q as? Int8Linear, let wk = layer.k as? Int8Linear, let wv = layer.v as? Int8Linear {
+                Int8Linear.apply([(wq, q), (wk, k), (wv, v)], sharing: h, rows: T)  // h quantized once
+            } else {
+                layer.q.apply(q, h, rows: T)
+                layer.k.apply(k, h, rows: T)
+                layer.v.apply(v, h, rows: T)
+            }
             let inBFloat16 = !causal && bf16Attention.map {
                 bf16Attend($0, a, q: q, k: k, v: v, sequences: sequences, scores: scores, scratch: s)
             } == true
@@ -80,8 +84,7 @@ struct Transformer: Sendable {
                                   length: sequences[i].count, queries: sequences[i].count, headDim: hd, ld: D)
                 }
             }
-            layer.out.apply(h, a, rows: T)
-            parallelAdd(x, h, count: T * D)
+            layer.out.applyAdding(to: x, a, rows: T, scratch: h, threads: threads)
             mlpBlock(layer, x, rows: T, h: h, mlp: mlp)
         }
 
@@ -101,8 +104,7 @@ struct Transformer: Sendable {
             attentionHead(a + i * D + h * hd, q: q + i * D + h * hd, k: k + o, v: v + o, scores: scores,
                           causal: false, length: visible[i], queries: 1, headDim: hd, ld: D)
         }
-        last.out.apply(h, a, rows: S)
-        add(pooled, h, count: S * D)
+        last.out.applyAdding(to: pooled, a, rows: S, scratch: h, threads: threads)
         mlpBlock(last, pooled, rows: S, h: h, mlp: mlp)
     }
 
@@ -155,23 +157,13 @@ struct Transformer: Sendable {
         _ layer: EncoderLayer, _ x: UnsafeMutablePointer<Float>, rows: Int,
         h: UnsafeMutablePointer<Float>, mlp: UnsafeMutablePointer<Float>
     ) {
-        let I = config.intermediateSize
         layer.norm2.apply(h, x, rows: rows, threads: threads)
-        layer.fc1.apply(mlp, h, rows: rows)
-        inChunks(rows, workers: threads, minimum: 16) { r in
-            activate(mlp + r.lowerBound * I, config.activation, count: r.count * I)
+        if let fc1 = layer.fc1 as? Int8Linear, let fc2 = layer.fc2 as? Int8Linear {
+            return fc1.feedForward(into: x, h, rows: rows, activation: config.activation, then: fc2, hidden: mlp,
+                                   scratch: h, threads: threads)
         }
-        layer.fc2.apply(h, mlp, rows: rows)
-        parallelAdd(x, h, count: rows * config.hiddenSize)
-    }
-
-    /// y += x, split over the threads.
-    private func parallelAdd(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
-        inChunks(count / 16, workers: threads, minimum: 4096) { r in
-            add(y + 16 * r.lowerBound, x + 16 * r.lowerBound, count: 16 * r.count)
-        }
-        let done = count / 16 * 16
-        add(y + done, x + done, count: count - done)
+        layer.fc1.apply(mlp, h, rows: rows, activation: config.activation, threads: threads)
+        layer.fc2.applyAdding(to: x, mlp, rows: rows, scratch: h, threads: threads)
     }
 }
 
@@ -191,7 +183,8 @@ extension Weights {
                 fc1: linear("\(p).mlp.fc1", out: I, in: D, makeLinear),
                 fc2: linear("\(p).mlp.fc2", out: D, in: I, makeLinear))
         }
-        let bf16 = layers.first?.q is BFloat16Linear
+        // bf16 attention beside bf16 linear layers, and beside int8 ones where the CPU has bf16.
+        let bf16 = layers.first.map { $0.q is BFloat16Linear || ($0.q is Int8Linear && cpuHasBFloat16) } ?? false
         return Transformer(config: config, layers: layers, threads: threads,
                            bf16Attention: bf16 ? try? BFloat16Attention(heads: config.heads, headDim: config.headDim) : nil)
     }
@@ -208,7 +201,7 @@ extension Weights {
 }
 
 /// Builds the kernel for one linear layer from its [out, in] weight and optional bias; the backend
-/// seam (fp32 sgemm today).
+/// seam (fp32 sgemm, bf16 or int8 through oneDNN: `Precision.linearFactory`).
 public typealias LinearFactory = @Sendable (_ weight: Tensor, _ bias: Tensor?) -> any LinearKernel
 
 public let sgemmLinearFactory: LinearFactory = { w, b in

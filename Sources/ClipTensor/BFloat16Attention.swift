@@ -30,8 +30,7 @@ public final class BFloat16Attention: @unchecked Sendable {
                                               (DNNL_ARG_DST_0, products.scores.destination, UnsafeMutableRawPointer(scores))], engine)
         let rows = heads * length
         inChunks(rows, workers: threads, minimum: 64) { r in
-            for row in r { softmax(scores + row * length, count: length) }
-            convertToBFloat16(probabilities + r.lowerBound * length, scores + r.lowerBound * length, count: r.count * length)
+            for row in r { softmaxToBFloat16(probabilities + row * length, scores + row * length, count: length) }
         }
         try execute(products.values.handle, [(DNNL_ARG_SRC_0, products.values.source, UnsafeMutableRawPointer(probabilities)),
                                               (DNNL_ARG_WEIGHTS_0, products.values.weights, UnsafeMutableRawPointer(v)),

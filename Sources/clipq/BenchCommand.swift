@@ -56,7 +56,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Tokens of the longest short caption, start and end tokens included.")
     var captionTokens: Int = 16
 
-    @Option(help: "Linear layers in fp32 (OpenBLAS) or bf16 (oneDNN). Repeatable: each is measured in turn, in this run. Env CLIPQ_PRECISION.")
+    @Option(help: "Linear layers in fp32 (OpenBLAS), bf16 or int8 (oneDNN). Repeatable: each is measured in turn, in this run. Env CLIPQ_PRECISION.")
     var precision: [Precision] = []
 
     @Option(help: "Cores to use (default: all).")
@@ -105,19 +105,30 @@ struct BenchCommand: ParsableCommand {
                      gflopPerImage, flop(text.tower, tokens: text.maxPositions, extra: 0) / 1e9))
 
         // Rounds of: the linear layers' ceiling at the vision tower's shapes (sgemm's, and in bf16
-        // oneDNN's matmul's too: images are measured against the precision's own), then each
-        // workload. Contention comes and goes; ratios within a round are the figures to trust.
+        // and int8 oneDNN's matmul's too: images are measured against the precision's own), then
+        // each workload. Contention comes and goes; ratios within a round are the figures to trust.
         var ratios: [Double] = [], imageRates: [Double] = [], textRates: [Double] = [], captionRates: [Double] = []
         for round in 1...rounds {
             let rows = vision.positions * imagesPerPass
             let ceiling = linearCeiling(vision.tower, rows: rows)
             var implementation = ""
-            let bf16Ceiling = precision == .bf16
-                ? try linearCeiling(vision.tower, rows: rows) { w, n, k in
+            let oneDNNCeiling: Double?
+            switch precision {
+            case .fp32: oneDNNCeiling = nil
+            case .bf16:
+                oneDNNCeiling = try linearCeiling(vision.tower, rows: rows) { w, n, k in
                     let kernel = try BFloat16Linear(weight: w, bias: nil, inFeatures: k, outFeatures: n, rows: rows)
                     implementation = kernel.implementation
                     return kernel
-                } : nil
+                }
+            case .int8:
+                // Quantizing the activations and scaling the sums back included, as the model runs it.
+                oneDNNCeiling = try linearCeiling(vision.tower, rows: rows) { w, n, k in
+                    let kernel = try Int8Linear(weight: w, bias: nil, inFeatures: k, outFeatures: n, rows: rows, threads: threads)
+                    implementation = kernel.implementation
+                    return kernel
+                }
+            }
             let attention = attentionThroughput(length: vision.positions, heads: vision.tower.heads,
                                                 headDim: vision.tower.headDim, workers: threads, seconds: 0.5)
             t = Date()
@@ -130,15 +141,17 @@ struct BenchCommand: ParsableCommand {
             _ = try clip.encodeTexts(tokenIDs: captions)
             let captionSeconds = Date().timeIntervalSince(t)
             let captionRate = Double(texts) / captionSeconds
-            let ratio = imageRate * gflopPerImage / (bf16Ceiling ?? ceiling)
+            let ratio = imageRate * gflopPerImage / (oneDNNCeiling ?? ceiling)
             ratios.append(ratio)
             imageRates.append(imageRate)
             textRates.append(textRate)
             captionRates.append(captionRate)
-            let bf16Note = bf16Ceiling.map { String(format: ", bf16 matmul %.0f (%@)", $0, implementation) } ?? ""
+            let oneDNNNote = oneDNNCeiling.map {
+                String(format: ", %@ linear %.0f (%@)", precision.rawValue, $0, implementation)
+            } ?? ""
             say(String(format: "round %d: sgemm %.0f GFLOP/s%@ (attention %.0f) | images %.3f/s = %.0f GFLOP/s = %.0f%% of the ceiling"
                          + " | 77-token texts %.1f/s | captions %.1f/s (%.0f GFLOP/s padded to %d)",
-                         round, ceiling, bf16Note, attention, imageRate, imageRate * gflopPerImage, 100 * ratio,
+                         round, ceiling, oneDNNNote, attention, imageRate, imageRate * gflopPerImage, 100 * ratio,
                          textRate, captionRate, paddedGFLOP / captionSeconds, captionTokens))
         }
         say(String(format: "median (\(precision.rawValue)): images %.3f/s at %.0f%% of the linear ceiling (ceiling = %.3f images/s); "

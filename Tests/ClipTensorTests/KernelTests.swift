@@ -71,6 +71,25 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The bf16 attention's softmax: each probability within one bf16 step (2^-8 relative) of
+    /// the exact one, summing to 1 within bf16 rounding.
+    func testSoftmaxToBFloat16IsWithinOneBFloat16StepOfTheReference() {
+        for n in [1, 5, 16, 17, 100, 577] {
+            for spread: Float in [1, 30, 300] {  // 300: most entries underflow to (almost) nothing
+                let x = random(n, scale: spread).map { $0 + 1000 }
+                var scratch = x, exact = x
+                var p = [UInt16](repeating: 0, count: n)
+                softmaxToBFloat16(&p, &scratch, count: n)
+                softmaxReference(&exact, count: n)
+                let got = p.map { float(bfloat16: $0) }
+                XCTAssertEqual(got.reduce(0, +), 1, accuracy: 0.01, "n=\(n)")
+                for (g, e) in zip(got, exact) {
+                    XCTAssertLessThanOrEqual(abs(g - e), e * 0x1p-8 + 1e-30, "n=\(n), spread \(spread): \(g) for \(e)")
+                }
+            }
+        }
+    }
+
     func testVectorExpIsWithinAFewUlpOfLibm() {
         var worst: Float = 0
         var x: Float = -87
