@@ -67,17 +67,17 @@ struct Transformer: Sendable {
 
         for layer in layers.dropLast() {
             layer.norm1.apply(h, x, rows: T, threads: threads)
-            if let wq = layer.q as? Int8Linear, let wk = layer.k as? Int8Linear, let wv = layer.v as? Int8Linear {
-                Int8Linear.apply([(wq, q), (wk, k), (wv, v)], sharing: h, rows: T)  // h quantized once
-            } else {
-                layer.q.apply(q, h, rows: T)
-                layer.k.apply(k, h, rows: T)
-                layer.v.apply(v, h, rows: T)
-            }
-            let inBFloat16 = !causal && bf16Attention.map {
-                bf16Attend($0, a, q: q, k: k, v: v, sequences: sequences, scores: scores, scratch: s)
+            let attention = causal ? nil : bf16Attention
+            let inBFloat16 = project(layer, h, q: q, k: k, v: v, rows: T, bfloat16: attention != nil, scratch: s)
+            let attended = attention.map {
+                bf16Attend($0, a, q: q, k: k, v: v, converted: inBFloat16, sequences: sequences, scores: scores, scratch: s)
             } == true
-            if !inBFloat16 {
+            if !attended {
+                if inBFloat16 {  // oneDNN failed: fp32 heads on the bf16 values
+                    for (from, to) in [(s.q16, q), (s.k16, k), (s.v16, v)] {
+                        for i in 0..<(T * D) { to[i] = float(bfloat16: from.pointer[i]) }
+                    }
+                }
                 eachHead(of: S, scores: scores, longest: longest) { i, h, scores in
                     let o = sequences[i].lowerBound * D + h * hd
                     attentionHead(a + o, q: q + o, k: k + o, v: v + o, scores: scores, causal: causal,
@@ -108,18 +108,45 @@ struct Transformer: Sendable {
         mlpBlock(last, pooled, rows: S, h: h, mlp: mlp)
     }
 
-    /// a[T, D] = attention over each sequence with bf16 products; false (a unfinished) if oneDNN
-    /// failed, for the fp32 path to redo.
+    /// q, k, v [T, D] of the normed input h. Int8 layers quantize h once for the three, and write
+    /// bf16 straight into the scratch's q16, k16, v16 when `bfloat16` asks for it (for the bf16
+    /// attention; q, k, v then hold their int32 sums): true then, false where q, k, v are fp32.
+    private func project(
+        _ layer: EncoderLayer, _ h: UnsafeMutablePointer<Float>,
+        q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        rows T: Int, bfloat16: Bool, scratch s: TransformerScratch
+    ) -> Bool {
+        guard let wq = layer.q as? Int8Linear, let wk = layer.k as? Int8Linear, let wv = layer.v as? Int8Linear else {
+            layer.q.apply(q, h, rows: T)
+            layer.k.apply(k, h, rows: T)
+            layer.v.apply(v, h, rows: T)
+            return false
+        }
+        guard bfloat16 else {
+            Int8Linear.apply([(wq, q), (wk, k), (wv, v)], sharing: h, rows: T)
+            return false
+        }
+        let count = T * config.hiddenSize
+        Int8Linear.apply([(wq, q, s.q16.reserve(count)), (wk, k, s.k16.reserve(count)), (wv, v, s.v16.reserve(count))],
+                         sharing: h, rows: T)
+        return true
+    }
+
+    /// a[T, D] = attention over each sequence with bf16 products, from q, k, v, or from the
+    /// scratch's q16, k16, v16 if already `converted`; false (a unfinished) if oneDNN failed, for
+    /// the fp32 path to redo.
     private func bf16Attend(
         _ attention: BFloat16Attention, _ a: UnsafeMutablePointer<Float>,
-        q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, converted: Bool,
         sequences: [Range<Int>], scores: UnsafeMutablePointer<Float>, scratch s: TransformerScratch
     ) -> Bool {
         let D = config.hiddenSize, count = (sequences.last?.upperBound ?? 0) * D
         let longest = sequences.map(\.count).max() ?? 0
         let q16 = s.q16.reserve(count), k16 = s.k16.reserve(count), v16 = s.v16.reserve(count)
         let p16 = s.p16.reserve(config.heads * longest * longest)
-        for (from, to) in [(q, q16), (k, k16), (v, v16)] { convertToBFloat16(to, from, count: count, workers: threads) }
+        if !converted {
+            for (from, to) in [(q, q16), (k, k16), (v, v16)] { convertToBFloat16(to, from, count: count, workers: threads) }
+        }
         do {
             for seq in sequences {
                 let o = seq.lowerBound * D

@@ -121,6 +121,34 @@ public func dequantize(_ y: UnsafeMutablePointer<Float>, _ acc: UnsafePointer<In
     }
 }
 
+/// `dequantize` rounded to bf16: y[r, c] = bf16(acc[r, c] * (rowScales[r] * columnScales[c]) +
+/// bias[c]), bit for bit `dequantize` then `convertToBFloat16`; split over `workers` threads.
+public func dequantize(_ y: UnsafeMutablePointer<UInt16>, _ acc: UnsafePointer<Int32>, rowScales: UnsafePointer<Float>,
+                       columnScales: UnsafePointer<Float>, bias: UnsafePointer<Float>?, rows: Int, columns n: Int,
+                       workers: Int) {
+    inChunks(rows, workers: workers, minimum: max(1, 16384 / max(1, n))) { chunk in
+        let full = n - n % 16
+        for r in chunk {
+            let ar = UnsafeRawPointer(acc + r * n), yr = y + r * n, rs = rowScales[r]
+            var i = 0
+            while i < full {
+                var v = SIMD16<Float>(ar.loadUnaligned(fromByteOffset: 4 * i, as: SIMD16<Int32>.self)) * (rs * load16(columnScales + i))
+                if let bias { v += load16(bias + i) }
+                let bits = unsafeBitCast(v, to: SIMD16<UInt32>.self)
+                let rounded = (bits &+ (0x7FFF &+ ((bits &>> 16) & 1))) &>> 16
+                UnsafeMutableRawPointer(yr + i).storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: rounded), as: SIMD16<UInt16>.self)
+                i += 16
+            }
+            while i < n {
+                var v = Float(ar.load(fromByteOffset: 4 * i, as: Int32.self)) * (rs * columnScales[i])
+                if let bias { v += bias[i] }
+                yr[i] = bfloat16Reference(v)
+                i += 1
+            }
+        }
+    }
+}
+
 /// acc[rows, out] = xq[rows, in] · wq[out, in]ᵀ in exact integer arithmetic: what oneDNN's int8
 /// matmul must reproduce.
 public func int8MatmulReference(_ acc: UnsafeMutablePointer<Int32>, _ xq: UnsafePointer<Int8>, _ wq: UnsafePointer<Int8>,

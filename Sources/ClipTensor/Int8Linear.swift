@@ -78,11 +78,14 @@ public final class Int8Linear: LinearKernel, @unchecked Sendable {
         run(y, x, rows: rows, sums: y, adding: false)
     }
 
-    /// The activation is applied to each few rows right after they are scaled back, in cache.
+    /// The activation is applied to each few rows right after they are scaled back, in cache, and
+    /// computed as the next layer quantizes it (`activateForQuantization`).
     public func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, activation: Activation,
                       threads: Int) {
         let n = outFeatures
-        run(y, x, rows: rows, sums: y, adding: false) { r in activate(y + r.lowerBound * n, activation, count: r.count * n) }
+        run(y, x, rows: rows, sums: y, adding: false) { r in
+            activateForQuantization(y + r.lowerBound * n, activation, count: r.count * n)
+        }
     }
 
     /// The scaled sums are added to the residual in the same pass (scratch holds the int32 sums).
@@ -105,6 +108,22 @@ public final class Int8Linear: LinearKernel, @unchecked Sendable {
         }
     }
 
+    /// As `apply(_:sharing:rows:)`, each result rounded to bf16 into its `out` (for the bf16
+    /// attention) in the same pass that scales it back; its `sums` (room for [rows, out] floats)
+    /// holds the int32 sums meanwhile.
+    public static func apply(_ layers: [(Int8Linear, sums: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<UInt16>)],
+                             sharing x: UnsafePointer<Float>, rows: Int) {
+        guard rows > 0, let first = layers.first?.0 else { return }
+        let K = first.inFeatures
+        precondition(layers.allSatisfy { $0.0.inFeatures == K }, "layers sharing an input take the same features")
+        let quantized = int8Scratch.borrow(rows * K), scales = floatScratch.borrow(rows)
+        defer { int8Scratch.giveBack(quantized); floatScratch.giveBack(scales) }
+        quantizeRows(quantized.pointer, scales: scales.pointer, x, rows: rows, columns: K, workers: first.threads)
+        for (layer, sums, out) in layers {
+            layer.run(out, quantized: quantized.pointer, scales: scales.pointer, rows: rows, sums: sums)
+        }
+    }
+
     /// residual[rows, D] += fc2(act(self(x))), the MLP with both layers in int8 (self is fc1,
     /// [rows, D] -> [rows, I]). fc1's sums are scaled back, activated and quantized again for fc2 a
     /// few rows at a time, in cache: the [rows, I] activations never go through memory as floats.
@@ -122,7 +141,7 @@ public final class Int8Linear: LinearKernel, @unchecked Sendable {
         defer { int8Scratch.giveBack(quantized); floatScratch.giveBack(scales) }
         run(hidden, x, rows: rows, sums: hidden, adding: false) { r in
             let o = r.lowerBound * I
-            activate(hidden + o, activation, count: r.count * I)
+            activateForQuantization(hidden + o, activation, count: r.count * I)
             quantizeRows(quantized.pointer + o, scales: scales.pointer + r.lowerBound, hidden + o, rows: r.count, columns: I)
         }
         fc2.run(residual, quantized: quantized.pointer, scales: scales.pointer, rows: rows, sums: scratch, adding: true)
@@ -160,6 +179,21 @@ public final class Int8Linear: LinearKernel, @unchecked Sendable {
         linear(out, x, fp32Weight, bias, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         if adding { add(y, out, count: count, workers: threads) }
         after(0..<rows)
+    }
+
+    /// `run` to bf16: out = bf16(xq · qᵀ scaled back), the int32 sums in `sums` meanwhile.
+    private func run(_ out: UnsafeMutablePointer<UInt16>, quantized xq: UnsafePointer<Int8>, scales xScales: UnsafePointer<Float>,
+                     rows: Int, sums: UnsafeMutablePointer<Float>) {
+        let count = rows * outFeatures
+        let acc = UnsafeMutableRawPointer(sums).bindMemory(to: Int32.self, capacity: count)
+        defer { _ = UnsafeMutableRawPointer(sums).bindMemory(to: Float.self, capacity: count) }
+        if accumulate(acc, xq, rows: rows) {
+            return dequantize(out, UnsafePointer(acc), rowScales: xScales, columnScales: weightScales, bias: bias,
+                              rows: rows, columns: outFeatures, workers: threads)
+        }
+        _ = UnsafeMutableRawPointer(sums).bindMemory(to: Float.self, capacity: count)
+        run(sums, quantized: xq, scales: xScales, rows: rows, sums: sums, adding: false)  // the fp32 fallback
+        convertToBFloat16(out, sums, count: count, workers: threads)
     }
 
     /// acc[rows, out] = xq[rows, in] · qᵀ exactly, q the quantized weights; false (acc untouched)

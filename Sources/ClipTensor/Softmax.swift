@@ -16,77 +16,6 @@ public func softmaxRows(
 
 /// x[count] = softmax(x), in place.
 public func softmax(_ x: UnsafeMutablePointer<Float>, count n: Int) {
-    let inv = 1 / exponentiateAndSum(x, count: n)
-    scale(x, by: inv, count: n)
-}
-
-/// p[count] = bf16(softmax(x)), x overwritten (the bf16 attention's probabilities). The
-/// exponentials come from `exp2ForBFloat16`, within ~3e-6 of exp: the bf16 rounding that follows
-/// (up to 2^-9) is what sets the accuracy, and softmax is the costliest pass of the image
-/// attention after its matrix products.
-public func softmaxToBFloat16(_ p: UnsafeMutablePointer<UInt16>, _ x: UnsafeMutablePointer<Float>, count n: Int) {
-    let full = n - n % 16
-    var maxV = SIMD16<Float>(repeating: -.infinity)
-    var i = 0
-    while i < full {
-        let v = load16(x + i)
-        maxV.replace(with: v, where: v .> maxV)
-        i += 16
-    }
-    var m = maxV.max()
-    while i < n { m = max(m, x[i]); i += 1 }
-
-    // exp(x - m) = 2^((x - m) log2 e)
-    let log2e: Float = 1.442_695_04, shift = m * log2e
-    var sumV = SIMD16<Float>()
-    i = 0
-    while i < full {
-        let e = exp2ForBFloat16(load16(x + i) * log2e - shift)
-        store16(e, x + i)
-        sumV += e
-        i += 16
-    }
-    var sum = sumV.sum()
-    if i < n {
-        var tail = SIMD16<Float>(repeating: -.infinity)
-        for j in 0..<(n - i) { tail[j] = x[i + j] }
-        let e = exp2ForBFloat16(tail * log2e - shift)
-        for j in 0..<(n - i) { x[i + j] = e[j]; sum += e[j] }
-    }
-
-    let inv = 1 / sum
-    i = 0
-    while i < full {
-        let bits = unsafeBitCast(load16(x + i) * inv, to: SIMD16<UInt32>.self)
-        let rounded = (bits &+ (0x7FFF &+ ((bits &>> 16) & 1))) &>> 16
-        UnsafeMutableRawPointer(p + i).storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: rounded), as: SIMD16<UInt16>.self)
-        i += 16
-    }
-    while i < n { p[i] = bfloat16Reference(x[i] * inv); i += 1 }
-}
-
-/// 2^t over 16 lanes for t <= 0 (below -126 it gives 2^-126, which no softmax sum notices): the
-/// integer part goes into the exponent bits, the fraction f in [-1/2, 1/2] through a degree-4
-/// polynomial fitted to 2^f (relative error 2.6e-6, against ~1e-7 for `vectorExp`'s degree 6).
-@inline(__always)
-func exp2ForBFloat16(_ t: SIMD16<Float>) -> SIMD16<Float> {
-    var t = t
-    t.replace(with: SIMD16(repeating: -126), where: t .< -126)  // NaN-free inputs; -inf included
-    let magic = SIMD16<Float>(repeating: 12_582_912)  // 1.5 x 2^23: rounds t to an integer
-    let shifted = t + magic
-    let f = t - (shifted - magic)
-    var q = SIMD16<Float>(repeating: 0.009_570_068_7)
-    q = q * f + 0.055_917_807
-    q = q * f + 0.240_247_44
-    q = q * f + 0.693_121_85
-    q = q * f + 0.999_999_28
-    let n = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
-    return unsafeBitCast(unsafeBitCast(q, to: SIMD16<Int32>.self) &+ (n &<< 23), to: SIMD16<Float>.self)
-}
-
-/// x[count] = exp(x - max(x)), returning the sum.
-@inline(__always)
-private func exponentiateAndSum(_ x: UnsafeMutablePointer<Float>, count n: Int) -> Float {
     let lanes = 16
     let full = n - n % lanes
     var maxV = SIMD16<Float>(repeating: -.infinity)
@@ -115,7 +44,8 @@ private func exponentiateAndSum(_ x: UnsafeMutablePointer<Float>, count n: Int) 
         let e = vectorExp(tail)
         for j in 0..<(n - i) { x[i + j] = e[j]; sum += e[j] }
     }
-    return sum
+    let inv = 1 / sum
+    scale(x, by: inv, count: n)
 }
 
 public func softmaxReference(_ x: UnsafeMutablePointer<Float>, count n: Int) {
@@ -124,4 +54,63 @@ public func softmaxReference(_ x: UnsafeMutablePointer<Float>, count n: Int) {
     var sum = 0.0
     for i in 0..<n { sum += Foundation.exp(Double(x[i]) - m) }
     for i in 0..<n { x[i] = Float(Foundation.exp(Double(x[i]) - m) / sum) }
+}
+
+/// p[count] = bf16(2^(x - max x)), returning the sum of those powers before rounding: softmax
+/// over base-2 logits (natural ones times log2 e), left unnormalized so that the caller divides
+/// the product P·V instead (heads x length x headDim values rather than heads x length x length).
+/// The powers come from `exp2ForBFloat16`, within ~3e-6: the bf16 rounding that follows (up to
+/// 2^-9) is what sets the accuracy. This is the costliest pass of the image attention after its
+/// matrix products.
+public func exponentiateToBFloat16(_ p: UnsafeMutablePointer<UInt16>, _ x: UnsafePointer<Float>, count n: Int) -> Float {
+    let full = n - n % 16
+    var maxV = SIMD16<Float>(repeating: -.infinity)
+    var i = 0
+    while i < full {
+        let v = load16(x + i)
+        maxV.replace(with: v, where: v .> maxV)
+        i += 16
+    }
+    var m = maxV.max()
+    while i < n { m = max(m, x[i]); i += 1 }
+
+    var sumV = SIMD16<Float>()
+    i = 0
+    while i < full {
+        let e = exp2ForBFloat16(load16(x + i) - m)
+        sumV += e
+        let bits = unsafeBitCast(e, to: SIMD16<UInt32>.self)
+        let rounded = (bits &+ (0x7FFF &+ ((bits &>> 16) & 1))) &>> 16
+        UnsafeMutableRawPointer(p + i).storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: rounded), as: SIMD16<UInt16>.self)
+        i += 16
+    }
+    var sum = sumV.sum()
+    if i < n {
+        var tail = SIMD16<Float>(repeating: -.infinity)
+        for j in 0..<(n - i) { tail[j] = x[i + j] }
+        let e = exp2ForBFloat16(tail - m)
+        for j in 0..<(n - i) { p[i + j] = bfloat16Reference(e[j]); sum += e[j] }
+    }
+    return sum
+}
+
+/// 2^t over 16 lanes, for t <= 0 unless `large` (below -126 it gives 2^-126, which no softmax sum
+/// notices; with `large`, above 126 it gives 2^126): the integer part goes into the exponent bits,
+/// the fraction f in [-1/2, 1/2] through a degree-4 polynomial fitted to 2^f (relative error
+/// 2.6e-6, against ~1e-7 for `vectorExp`'s degree 6), for results rounded to bf16 or int8 next.
+@inline(__always)
+func exp2ForBFloat16(_ t: SIMD16<Float>, large: Bool = false) -> SIMD16<Float> {
+    var t = t
+    t.replace(with: SIMD16(repeating: -126), where: t .< -126)  // NaN-free inputs; -inf included
+    if large { t.replace(with: SIMD16(repeating: 126), where: t .> 126) }
+    let magic = SIMD16<Float>(repeating: 12_582_912)  // 1.5 x 2^23: rounds t to an integer
+    let shifted = t + magic
+    let f = t - (shifted - magic)
+    var q = SIMD16<Float>(repeating: 0.009_570_068_7)
+    q = q * f + 0.055_917_807
+    q = q * f + 0.240_247_44
+    q = q * f + 0.693_121_85
+    q = q * f + 0.999_999_28
+    let n = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
+    return unsafeBitCast(unsafeBitCast(q, to: SIMD16<Int32>.self) &+ (n &<< 23), to: SIMD16<Float>.self)
 }

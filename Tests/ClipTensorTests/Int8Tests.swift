@@ -130,7 +130,7 @@ final class Int8Tests: XCTestCase {
             var plain = [Float](repeating: .nan, count: rows * outF), fused = plain, scratch = plain
             kernel.apply(&plain, x, rows: rows)
             kernel.apply(&fused, x, rows: rows, activation: .quickGELU, threads: 2)
-            activate(&plain, .quickGELU, count: plain.count)
+            activateForQuantization(&plain, .quickGELU, count: plain.count)
             XCTAssertEqual(fused, plain, "quick GELU, rows \(rows)")
             kernel.apply(&plain, x, rows: rows)
             kernel.apply(&fused, x, rows: rows, activation: .gelu, threads: 2)
@@ -158,10 +158,15 @@ final class Int8Tests: XCTestCase {
         let outputs = layers.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: rows * 16) }
         defer { outputs.forEach { $0.deallocate() } }
         Int8Linear.apply(Array(zip(layers, outputs)), sharing: x, rows: rows)
-        for (layer, out) in zip(layers, outputs) {
+        let bf16 = layers.map { _ in UnsafeMutablePointer<UInt16>.allocate(capacity: rows * 16) }
+        let sums = layers.map { _ in UnsafeMutablePointer<Float>.allocate(capacity: rows * 16) }
+        defer { bf16.forEach { $0.deallocate() }; sums.forEach { $0.deallocate() } }
+        Int8Linear.apply((0..<3).map { (layers[$0], sums: sums[$0], out: bf16[$0]) }, sharing: x, rows: rows)
+        for (i, layer) in layers.enumerated() {
             var alone = [Float](repeating: .nan, count: rows * 16)
             layer.apply(&alone, x, rows: rows)
-            XCTAssertEqual(Array(UnsafeBufferPointer(start: out, count: rows * 16)), alone)
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: outputs[i], count: rows * 16)), alone)
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: bf16[i], count: rows * 16)), alone.map(bfloat16Reference))
         }
     }
 
