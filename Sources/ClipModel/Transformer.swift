@@ -223,7 +223,15 @@ extension Weights {
     func linear(_ prefix: String, out: Int, in inFeatures: Int, bias: Bool = true, _ make: LinearFactory) -> any LinearKernel {
         let w = tensor("\(prefix).weight", [out, inFeatures])
         let b = bias ? tensor("\(prefix).bias", [out]) : nil
-        return make(w, b)
+        return kernel(w, b, make)
+    }
+
+    /// The kernel `make` builds from w and b; where it keeps a converted copy, the fp32 weight's
+    /// pages in the mapped file are let go (they come back from the page cache if ever read).
+    func kernel(_ w: Tensor, _ b: Tensor?, _ make: LinearFactory) -> any LinearKernel {
+        let kernel = make(w, b)
+        if !kernel.readsWeightInPlace { file.release(w.pointer, bytes: w.shape.reduce(4, *)) }
+        return kernel
     }
 }
 

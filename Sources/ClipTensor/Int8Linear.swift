@@ -17,6 +17,8 @@ import Synchronization
 public final class Int8Linear: LinearKernel, @unchecked Sendable {
     public let inFeatures: Int
     public let outFeatures: Int
+    /// The fp32 weight is read only should oneDNN refuse a row count.
+    public var readsWeightInPlace: Bool { false }
     // Read-only memory that outlives the kernel (the model's mapping keeps it alive): the fp32
     // weight stays the fallback should oneDNN refuse a row count.
     private let fp32Weight: UnsafePointer<Float>

@@ -3,6 +3,10 @@
 public protocol LinearKernel: Sendable {
     var inFeatures: Int { get }
     var outFeatures: Int { get }
+    /// Whether the kernel reads the fp32 weight it was built from on every call; false for those
+    /// that keep a converted copy (bf16, int8) and touch the original only in a rare fallback, so
+    /// that the model can let its pages go.
+    var readsWeightInPlace: Bool { get }
     /// y[rows, outFeatures] = x[rows, inFeatures] · wᵀ + b
     func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int)
     /// y[rows, outFeatures] = act(x · wᵀ + b) (the MLP's first layer), the activation split over
@@ -15,6 +19,8 @@ public protocol LinearKernel: Sendable {
 }
 
 extension LinearKernel {
+    public var readsWeightInPlace: Bool { true }
+
     public func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, activation: Activation, threads: Int) {
         apply(y, x, rows: rows)
         inChunks(rows, workers: threads, minimum: 16) { r in

@@ -19,6 +19,21 @@ final class PrecisionTests: XCTestCase {
         XCTAssertEqual(note == nil, cpuHasVNNI && cpuHasBFloat16)
     }
 
+    /// bf16 and int8 models let go of the fp32 weights they converted (resident memory); those
+    /// pages read back from the file unchanged, for the rare fp32 fallback.
+    func testReleasedWeightsReadBackUnchanged() throws {
+        let file = try SafeTensorsFile(path: Fixture.directory.appendingPathComponent("model.safetensors").path)
+        let info = try XCTUnwrap(file.tensors["vision_model.encoder.layers.0.mlp.fc1.weight"])
+        let read = { Array(UnsafeBufferPointer(start: file.bytes(info).assumingMemoryBound(to: Float.self), count: info.count)) }
+        let before = read()
+        file.release(file.bytes(info), bytes: info.range.count)
+        XCTAssertEqual(read(), before)
+        // Memory outside the mapping is not touched.
+        var outside = before
+        outside.withUnsafeBytes { file.release($0.baseAddress!, bytes: $0.count) }
+        XCTAssertEqual(outside, before)
+    }
+
     /// Where the CPU lacks bf16 this compares fp32 with itself: the fallback's promise.
     func testBFloat16EmbeddingsAreWithinCosine0999OfFP32() throws {
         let reference = try Fixture.reference()
