@@ -32,7 +32,7 @@ public func activate(_ x: UnsafeMutablePointer<Float>, _ act: Activation, count 
 
 /// x[count] = act(x) in place for outputs quantized to int8 next (steps of 1/127 of a row's
 /// largest value), where `activate`'s accuracy buys nothing: quick-GELU through the cheaper
-/// `exp2ForBFloat16` (within ~3e-6 relative of `activate`), GELU as `activate`.
+/// `exp2ForBFloat16` (within ~1e-4 relative of `activate`), GELU as `activate`.
 public func activateForQuantization(_ x: UnsafeMutablePointer<Float>, _ act: Activation, count n: Int) {
     guard act == .quickGELU else { return activate(x, act, count: n) }
     // x sigmoid(1.702 x) = x / (1 + 2^(-1.702 log2(e) x))

@@ -90,13 +90,13 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    func testActivationForQuantizationIsWithinAFewMillionthsOfTheReference() {
+    func testActivationForQuantizationIsWithinATenThousandthOfTheReference() {
         for act in Activation.allCases {
             let x = random(1000, scale: 5) + [-100, -30, 0, 30, 100, -0.0]
             var fast = x, slow = x
             activateForQuantization(&fast, act, count: x.count)
             activateReference(&slow, act, count: x.count)
-            for (f, s) in zip(fast, slow) { XCTAssertEqual(f, s, accuracy: 1e-5 * max(1, abs(s)), "\(act)") }
+            for (f, s) in zip(fast, slow) { XCTAssertEqual(f, s, accuracy: 1e-4 * max(1, abs(s)), "\(act)") }
         }
     }
 
