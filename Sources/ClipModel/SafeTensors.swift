@@ -63,6 +63,20 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
     /// faults one at a time.
     public func prefetch() { _ = madvise(UnsafeMutableRawPointer(mutating: base), size, MADV_WILLNEED) }
 
+    /// Drops this process's copy of the whole pages inside [pointer, pointer + bytes) if they lie in
+    /// the mapping (a tensor converted at load: bf16 or int8 weights), so that they stop counting
+    /// in its resident memory; the file stays in the page cache for other processes, and a later
+    /// read maps the pages again from it (the mapping is private but never written). Memory
+    /// outside the mapping (widened copies) is left alone.
+    public func release(_ pointer: UnsafeRawPointer, bytes: Int) {
+        guard pointer >= base, bytes > 0, pointer + bytes <= base + size else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let first = (Int(bitPattern: pointer) + page - 1) / page * page
+        let end = (Int(bitPattern: pointer) + bytes) / page * page
+        guard end > first, let start = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(start, end - first, MADV_DONTNEED)
+    }
+
     static func parseHeader(_ base: UnsafeRawPointer, size: Int, path: String) throws(ModelError) -> [String: TensorInfo] {
         func bad(_ message: String) -> ModelError { ModelError(.invalidWeights, message, location: path) }
         let headerLength = base.loadUnaligned(as: UInt64.self).littleEndian

@@ -38,7 +38,7 @@ struct Transformer: Sendable {
     let layers: [EncoderLayer]
     /// Cores to spread attention heads over (BLAS spreads each linear layer by itself).
     let threads: Int
-    /// Attention in bf16, for unmasked sequences, where the linear layers are bf16.
+    /// Attention in bf16, for unmasked sequences, where the linear layers are bf16 or int8.
     let bf16Attention: BFloat16Attention?
 
     /// Runs the layers over x and writes, for each sequence, the final hidden state of one row
@@ -67,21 +67,24 @@ struct Transformer: Sendable {
 
         for layer in layers.dropLast() {
             layer.norm1.apply(h, x, rows: T, threads: threads)
-            layer.q.apply(q, h, rows: T)
-            layer.k.apply(k, h, rows: T)
-            layer.v.apply(v, h, rows: T)
-            let inBFloat16 = !causal && bf16Attention.map {
-                bf16Attend($0, a, q: q, k: k, v: v, sequences: sequences, scores: scores, scratch: s)
+            let attention = causal ? nil : bf16Attention
+            let inBFloat16 = project(layer, h, q: q, k: k, v: v, rows: T, bfloat16: attention != nil, scratch: s)
+            let attended = attention.map {
+                bf16Attend($0, a, q: q, k: k, v: v, converted: inBFloat16, sequences: sequences, scores: scores, scratch: s)
             } == true
-            if !inBFloat16 {
+            if !attended {
+                if inBFloat16 {  // oneDNN failed: fp32 heads on the bf16 values
+                    for (from, to) in [(s.q16, q), (s.k16, k), (s.v16, v)] {
+                        for i in 0..<(T * D) { to[i] = float(bfloat16: from.pointer[i]) }
+                    }
+                }
                 eachHead(of: S, scores: scores, longest: longest) { i, h, scores in
                     let o = sequences[i].lowerBound * D + h * hd
                     attentionHead(a + o, q: q + o, k: k + o, v: v + o, scores: scores, causal: causal,
                                   length: sequences[i].count, queries: sequences[i].count, headDim: hd, ld: D)
                 }
             }
-            layer.out.apply(h, a, rows: T)
-            parallelAdd(x, h, count: T * D)
+            layer.out.applyAdding(to: x, a, rows: T, scratch: h, threads: threads)
             mlpBlock(layer, x, rows: T, h: h, mlp: mlp)
         }
 
@@ -101,23 +104,49 @@ struct Transformer: Sendable {
             attentionHead(a + i * D + h * hd, q: q + i * D + h * hd, k: k + o, v: v + o, scores: scores,
                           causal: false, length: visible[i], queries: 1, headDim: hd, ld: D)
         }
-        last.out.apply(h, a, rows: S)
-        add(pooled, h, count: S * D)
+        last.out.applyAdding(to: pooled, a, rows: S, scratch: h, threads: threads)
         mlpBlock(last, pooled, rows: S, h: h, mlp: mlp)
     }
 
-    /// a[T, D] = attention over each sequence with bf16 products; false (a unfinished) if oneDNN
-    /// failed, for the fp32 path to redo.
+    /// q, k, v [T, D] of the normed input h. Int8 layers quantize h once for the three, and write
+    /// bf16 straight into the scratch's q16, k16, v16 when `bfloat16` asks for it (for the bf16
+    /// attention; q, k, v then hold their int32 sums): true then, false where q, k, v are fp32.
+    private func project(
+        _ layer: EncoderLayer, _ h: UnsafeMutablePointer<Float>,
+        q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        rows T: Int, bfloat16: Bool, scratch s: TransformerScratch
+    ) -> Bool {
+        guard let wq = layer.q as? Int8Linear, let wk = layer.k as? Int8Linear, let wv = layer.v as? Int8Linear else {
+            layer.q.apply(q, h, rows: T)
+            layer.k.apply(k, h, rows: T)
+            layer.v.apply(v, h, rows: T)
+            return false
+        }
+        guard bfloat16 else {
+            Int8Linear.apply([(wq, q), (wk, k), (wv, v)], sharing: h, rows: T)
+            return false
+        }
+        let count = T * config.hiddenSize
+        Int8Linear.apply([(wq, q, s.q16.reserve(count)), (wk, k, s.k16.reserve(count)), (wv, v, s.v16.reserve(count))],
+                         sharing: h, rows: T)
+        return true
+    }
+
+    /// a[T, D] = attention over each sequence with bf16 products, from q, k, v, or from the
+    /// scratch's q16, k16, v16 if already `converted`; false (a unfinished) if oneDNN failed, for
+    /// the fp32 path to redo.
     private func bf16Attend(
         _ attention: BFloat16Attention, _ a: UnsafeMutablePointer<Float>,
-        q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, converted: Bool,
         sequences: [Range<Int>], scores: UnsafeMutablePointer<Float>, scratch s: TransformerScratch
     ) -> Bool {
         let D = config.hiddenSize, count = (sequences.last?.upperBound ?? 0) * D
         let longest = sequences.map(\.count).max() ?? 0
         let q16 = s.q16.reserve(count), k16 = s.k16.reserve(count), v16 = s.v16.reserve(count)
         let p16 = s.p16.reserve(config.heads * longest * longest)
-        for (from, to) in [(q, q16), (k, k16), (v, v16)] { convertToBFloat16(to, from, count: count, workers: threads) }
+        if !converted {
+            for (from, to) in [(q, q16), (k, k16), (v, v16)] { convertToBFloat16(to, from, count: count, workers: threads) }
+        }
         do {
             for seq in sequences {
                 let o = seq.lowerBound * D
@@ -155,23 +184,13 @@ struct Transformer: Sendable {
         _ layer: EncoderLayer, _ x: UnsafeMutablePointer<Float>, rows: Int,
         h: UnsafeMutablePointer<Float>, mlp: UnsafeMutablePointer<Float>
     ) {
-        let I = config.intermediateSize
         layer.norm2.apply(h, x, rows: rows, threads: threads)
-        layer.fc1.apply(mlp, h, rows: rows)
-        inChunks(rows, workers: threads, minimum: 16) { r in
-            activate(mlp + r.lowerBound * I, config.activation, count: r.count * I)
+        if let fc1 = layer.fc1 as? Int8Linear, let fc2 = layer.fc2 as? Int8Linear {
+            return fc1.feedForward(into: x, h, rows: rows, activation: config.activation, then: fc2, hidden: mlp,
+                                   scratch: h, threads: threads)
         }
-        layer.fc2.apply(h, mlp, rows: rows)
-        parallelAdd(x, h, count: rows * config.hiddenSize)
-    }
-
-    /// y += x, split over the threads.
-    private func parallelAdd(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
-        inChunks(count / 16, workers: threads, minimum: 4096) { r in
-            add(y + 16 * r.lowerBound, x + 16 * r.lowerBound, count: 16 * r.count)
-        }
-        let done = count / 16 * 16
-        add(y + done, x + done, count: count - done)
+        layer.fc1.apply(mlp, h, rows: rows, activation: config.activation, threads: threads)
+        layer.fc2.applyAdding(to: x, mlp, rows: rows, scratch: h, threads: threads)
     }
 }
 
@@ -191,7 +210,8 @@ extension Weights {
                 fc1: linear("\(p).mlp.fc1", out: I, in: D, makeLinear),
                 fc2: linear("\(p).mlp.fc2", out: D, in: I, makeLinear))
         }
-        let bf16 = layers.first?.q is BFloat16Linear
+        // bf16 attention beside bf16 linear layers, and beside int8 ones where the CPU has bf16.
+        let bf16 = layers.first.map { $0.q is BFloat16Linear || ($0.q is Int8Linear && cpuHasBFloat16) } ?? false
         return Transformer(config: config, layers: layers, threads: threads,
                            bf16Attention: bf16 ? try? BFloat16Attention(heads: config.heads, headDim: config.headDim) : nil)
     }
@@ -203,12 +223,20 @@ extension Weights {
     func linear(_ prefix: String, out: Int, in inFeatures: Int, bias: Bool = true, _ make: LinearFactory) -> any LinearKernel {
         let w = tensor("\(prefix).weight", [out, inFeatures])
         let b = bias ? tensor("\(prefix).bias", [out]) : nil
-        return make(w, b)
+        return kernel(w, b, make)
+    }
+
+    /// The kernel `make` builds from w and b; where it keeps a converted copy, the fp32 weight's
+    /// pages in the mapped file are let go (they come back from the page cache if ever read).
+    func kernel(_ w: Tensor, _ b: Tensor?, _ make: LinearFactory) -> any LinearKernel {
+        let kernel = make(w, b)
+        if !kernel.readsWeightInPlace { file.release(w.pointer, bytes: w.shape.reduce(4, *)) }
+        return kernel
     }
 }
 
 /// Builds the kernel for one linear layer from its [out, in] weight and optional bias; the backend
-/// seam (fp32 sgemm today).
+/// seam (fp32 sgemm, bf16 or int8 through oneDNN: `Precision.linearFactory`).
 public typealias LinearFactory = @Sendable (_ weight: Tensor, _ bias: Tensor?) -> any LinearKernel
 
 public let sgemmLinearFactory: LinearFactory = { w, b in

@@ -3,7 +3,8 @@ import Foundation
 import Synchronization
 
 /// Self-attention of one unmasked sequence, all heads at once, with both products in bf16 through
-/// oneDNN (batched over heads, reading the heads in place from the [L, D] matrices); softmax in fp32.
+/// oneDNN (batched over heads, reading the heads in place from the [L, D] matrices); softmax in fp32,
+/// its normalization applied to the output of the second product.
 /// One pair of primitives per sequence length, created on first use and kept.
 public final class BFloat16Attention: @unchecked Sendable {
     let heads: Int, headDim: Int
@@ -28,14 +29,24 @@ public final class BFloat16Attention: @unchecked Sendable {
         try execute(products.scores.handle, [(DNNL_ARG_SRC_0, products.scores.source, UnsafeMutableRawPointer(q)),
                                               (DNNL_ARG_WEIGHTS_0, products.scores.weights, UnsafeMutableRawPointer(k)),
                                               (DNNL_ARG_DST_0, products.scores.destination, UnsafeMutableRawPointer(scores))], engine)
+        // Softmax left unnormalized (each row's sum kept), the division done on P·V's smaller output.
         let rows = heads * length
+        let sums = floatScratch.borrow(rows)
+        defer { floatScratch.giveBack(sums) }
         inChunks(rows, workers: threads, minimum: 64) { r in
-            for row in r { softmax(scores + row * length, count: length) }
-            convertToBFloat16(probabilities + r.lowerBound * length, scores + r.lowerBound * length, count: r.count * length)
+            for row in r {
+                sums.pointer[row] = 1 / exponentiateToBFloat16(probabilities + row * length, scores + row * length, count: length)
+            }
         }
         try execute(products.values.handle, [(DNNL_ARG_SRC_0, products.values.source, UnsafeMutableRawPointer(probabilities)),
                                               (DNNL_ARG_WEIGHTS_0, products.values.weights, UnsafeMutableRawPointer(v)),
                                               (DNNL_ARG_DST_0, products.values.destination, UnsafeMutableRawPointer(out))], engine)
+        let D = heads * headDim, inverses = sums.pointer
+        inChunks(length, workers: threads, minimum: 64) { r in
+            for l in r {
+                for h in 0..<heads { scale(out + l * D + h * headDim, by: inverses[h * length + l], count: headDim) }
+            }
+        }
     }
 
     private struct Products {
@@ -51,7 +62,7 @@ public final class BFloat16Attention: @unchecked Sendable {
             let made = Products(
                 scores: try Matmul(engine, source: perHead, weights: try strided([H, hd, L], [hd, 1, D], dnnl_bf16),
                                    destination: try strided([H, L, L], [L * L, L, 1], dnnl_f32),
-                                   scale: 1 / Float(headDim).squareRoot()),
+                                   scale: log2e / Float(headDim).squareRoot()),  // base-2 logits
                 values: try Matmul(engine, source: try strided([H, L, L], [L * L, L, 1], dnnl_bf16), weights: perHead,
                                    destination: try strided([H, L, hd], [hd, D, 1], dnnl_f32), scale: 1))
             cache[length] = made
@@ -59,6 +70,9 @@ public final class BFloat16Attention: @unchecked Sendable {
         }
     }
 }
+
+/// Scores in base-2 logits, for `exponentiateToBFloat16`.
+private let log2e: Float = 1.442_695_04
 
 private func strided(_ dims: [Int64], _ strides: [Int64], _ type: dnnl_data_type_t) throws(DNNLError) -> dnnl_memory_desc_t {
     var md = dnnl_memory_desc_t()

@@ -8,6 +8,8 @@ import Synchronization
 public final class BFloat16Linear: LinearKernel, @unchecked Sendable {
     public let inFeatures: Int
     public let outFeatures: Int
+    /// The fp32 weight is read only should oneDNN refuse a row count.
+    public var readsWeightInPlace: Bool { false }
     // Read-only memory that outlives the kernel (the model's mapping keeps it alive): the fp32
     // weight stays the fallback should oneDNN refuse a row count.
     private let fp32Weight: UnsafePointer<Float>
@@ -62,8 +64,8 @@ public final class BFloat16Linear: LinearKernel, @unchecked Sendable {
             return linear(y, x, fp32Weight, bias, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         }
         let count = rows * inFeatures
-        let source = BFloat16Scratch.borrow(count)
-        defer { BFloat16Scratch.giveBack(source) }
+        let source = bfloat16Scratch.borrow(count)
+        defer { bfloat16Scratch.giveBack(source) }
         convertToBFloat16(source.pointer, x, count: count, workers: ProcessInfo.processInfo.activeProcessorCount)
         do {
             try primitive.run(source: source.pointer, weights: weights, bias: bias, destination: y, engine)
@@ -131,63 +133,5 @@ private final class Primitive: @unchecked Sendable {
     }
 }
 
-/// Copies `source` (laid out as `from`) into `destination` (laid out as `to`), converting types.
-private func reorder(from: dnnl_memory_desc_t, _ source: UnsafeMutableRawPointer, to: dnnl_memory_desc_t,
-                     _ destination: UnsafeMutableRawPointer, _ engine: DNNLEngine) throws(DNNLError)
-{
-    var from = from, to = to
-    var pd: dnnl_primitive_desc_t?
-    try dnnl(dnnl_reorder_primitive_desc_create(&pd, &from, engine.handle, &to, engine.handle, nil),
-             "reorder_primitive_desc_create")
-    defer { dnnl_primitive_desc_destroy(pd) }
-    var primitive: dnnl_primitive_t?
-    try dnnl(dnnl_primitive_create(&primitive, pd), "primitive_create(reorder)")
-    defer { dnnl_primitive_destroy(primitive) }
-    try execute(primitive, [(DNNL_ARG_SRC_0, from, source), (DNNL_ARG_DST_0, to, destination)], engine)
-}
-
-/// Runs a primitive on memory it does not own, on a stream of its own, and waits for it.
-func execute(_ primitive: dnnl_primitive_t?, _ arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)],
-                     _ engine: DNNLEngine) throws(DNNLError)
-{
-    var memories: [dnnl_memory_t?] = []
-    defer { for m in memories { dnnl_memory_destroy(m) } }
-    var args: [dnnl_exec_arg_t] = []
-    for (arg, md, pointer) in arguments {
-        var md = md, memory: dnnl_memory_t?
-        try dnnl(dnnl_memory_create(&memory, &md, engine.handle, pointer), "memory_create")
-        memories.append(memory)
-        args.append(dnnl_exec_arg_t(arg: arg, memory: memory))
-    }
-    var stream: dnnl_stream_t?
-    try dnnl(dnnl_stream_create(&stream, engine.handle, dnnl_stream_default_flags.rawValue), "stream_create")
-    defer { dnnl_stream_destroy(stream) }
-    try dnnl(dnnl_primitive_execute(primitive, stream, Int32(args.count), args), "primitive_execute")
-    try dnnl(dnnl_stream_wait(stream), "stream_wait")
-}
-
-/// Buffers for bf16 activations, shared by all layers and reused across calls (a ViT-L pass
-/// converts up to 4616 x 4096 values per layer: allocating that each time costs page faults).
-private enum BFloat16Scratch {
-    final class Buffer: @unchecked Sendable {
-        let pointer: UnsafeMutablePointer<UInt16>
-        let capacity: Int
-        init(_ capacity: Int) {
-            self.capacity = capacity
-            pointer = .allocate(capacity: capacity)
-        }
-        deinit { pointer.deallocate() }
-    }
-
-    static let free = Mutex<[Buffer]>([])
-
-    static func borrow(_ count: Int) -> Buffer {
-        let reused = free.withLock { $0.popLast() }
-        if let reused, reused.capacity >= count { return reused }
-        return Buffer(max(count, reused?.capacity ?? 0))
-    }
-
-    static func giveBack(_ buffer: Buffer) {
-        free.withLock { $0.append(buffer) }
-    }
-}
+/// bf16 activations of the linear layers.
+let bfloat16Scratch = ScratchPool<UInt16>()

@@ -93,3 +93,45 @@ final class MatmulPrimitive: @unchecked Sendable {
         return name.map { String(cString: $0) } ?? "?"
     }
 }
+
+/// Copies `source` (laid out as `from`) into `destination` (laid out as `to`), converting types.
+func reorder(from: dnnl_memory_desc_t, _ source: UnsafeMutableRawPointer, to: dnnl_memory_desc_t,
+             _ destination: UnsafeMutableRawPointer, _ engine: DNNLEngine) throws(DNNLError)
+{
+    var from = from, to = to
+    var pd: dnnl_primitive_desc_t?
+    try dnnl(dnnl_reorder_primitive_desc_create(&pd, &from, engine.handle, &to, engine.handle, nil),
+             "reorder_primitive_desc_create")
+    defer { dnnl_primitive_desc_destroy(pd) }
+    var primitive: dnnl_primitive_t?
+    try dnnl(dnnl_primitive_create(&primitive, pd), "primitive_create(reorder)")
+    defer { dnnl_primitive_destroy(primitive) }
+    try execute(primitive, [(DNNL_ARG_SRC_0, from, source), (DNNL_ARG_DST_0, to, destination)], engine)
+}
+
+/// Runs a primitive on memory it does not own, on a stream of its own, and waits for it.
+func execute(_ primitive: dnnl_primitive_t?, _ arguments: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)],
+             _ engine: DNNLEngine) throws(DNNLError)
+{
+    var memories: [dnnl_memory_t?] = []
+    defer { for m in memories { dnnl_memory_destroy(m) } }
+    var args: [dnnl_exec_arg_t] = []
+    for (arg, md, pointer) in arguments {
+        var md = md, memory: dnnl_memory_t?
+        try dnnl(dnnl_memory_create(&memory, &md, engine.handle, pointer), "memory_create")
+        memories.append(memory)
+        args.append(dnnl_exec_arg_t(arg: arg, memory: memory))
+    }
+    var stream: dnnl_stream_t?
+    try dnnl(dnnl_stream_create(&stream, engine.handle, dnnl_stream_default_flags.rawValue), "stream_create")
+    defer { dnnl_stream_destroy(stream) }
+    try dnnl(dnnl_primitive_execute(primitive, stream, Int32(args.count), args), "primitive_execute")
+    try dnnl(dnnl_stream_wait(stream), "stream_wait")
+}
+
+/// Whether oneDNN runs int8 matmuls with the CPU's dot-product instructions (AVX-512 VNNI, AVX-VNNI
+/// or AMX); without them int8 gains little over bf16 or fp32.
+public var cpuHasVNNI: Bool {
+    let isa = dnnl_get_effective_cpu_isa().rawValue
+    return [dnnl_cpu_isa_avx512_core_vnni, dnnl_cpu_isa_avx2_vnni].contains { isa & $0.rawValue == $0.rawValue }
+}

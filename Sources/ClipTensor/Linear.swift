@@ -3,8 +3,36 @@
 public protocol LinearKernel: Sendable {
     var inFeatures: Int { get }
     var outFeatures: Int { get }
+    /// Whether the kernel reads the fp32 weight it was built from on every call; false for those
+    /// that keep a converted copy (bf16, int8) and touch the original only in a rare fallback, so
+    /// that the model can let its pages go.
+    var readsWeightInPlace: Bool { get }
     /// y[rows, outFeatures] = x[rows, inFeatures] · wᵀ + b
     func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int)
+    /// y[rows, outFeatures] = act(x · wᵀ + b) (the MLP's first layer), the activation split over
+    /// `threads`. A kernel that makes a pass over y anyway folds the activation into it.
+    func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, activation: Activation, threads: Int)
+    /// residual[rows, outFeatures] += x · wᵀ + b (the residual connections), through
+    /// scratch[rows, outFeatures] where the kernel needs it, the sum split over `threads`.
+    func applyAdding(to residual: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int,
+                     scratch: UnsafeMutablePointer<Float>, threads: Int)
+}
+
+extension LinearKernel {
+    public var readsWeightInPlace: Bool { true }
+
+    public func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, activation: Activation, threads: Int) {
+        apply(y, x, rows: rows)
+        inChunks(rows, workers: threads, minimum: 16) { r in
+            activate(y + r.lowerBound * outFeatures, activation, count: r.count * outFeatures)
+        }
+    }
+
+    public func applyAdding(to residual: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int,
+                            scratch: UnsafeMutablePointer<Float>, threads: Int) {
+        apply(scratch, x, rows: rows)
+        add(residual, scratch, count: rows * outFeatures, workers: threads)
+    }
 }
 
 /// fp32 through `cblas_sgemm`, reading the checkpoint's [out, in] weight in place (no copy, no

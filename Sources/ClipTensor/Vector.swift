@@ -27,3 +27,12 @@ public func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, cou
     while i + 16 <= n { store16(load16(y + i) + load16(x + i), y + i); i += 16 }
     while i < n { y[i] += x[i]; i += 1 }
 }
+
+/// `add` split over `workers` threads (in runs of 16 values).
+public func add(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int, workers: Int) {
+    inChunks(count / 16, workers: workers, minimum: 4096) { r in
+        add(y + 16 * r.lowerBound, x + 16 * r.lowerBound, count: 16 * r.count)
+    }
+    let done = count / 16 * 16
+    add(y + done, x + done, count: count - done)
+}

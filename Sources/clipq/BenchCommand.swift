@@ -60,7 +60,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Allow --fetch-url on loopback or private addresses.")
     var allowPrivateNetworks = false
 
-    @Option(help: "Linear layers in fp32 (OpenBLAS) or bf16 (oneDNN). Repeatable: each is measured in turn, in this run. Env CLIPQ_PRECISION.")
+    @Option(help: "Linear layers in fp32 (OpenBLAS), bf16 or int8 (oneDNN). Repeatable: each is measured in turn, in this run. Env CLIPQ_PRECISION.")
     var precision: [Precision] = []
 
     @Option(help: "Cores to use (default: all).")

@@ -104,7 +104,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Most images the encoder computes together (texts: at least 64). Env CLIPQ_MAX_BATCH.")
     var maxBatch: Int = env("CLIPQ_MAX_BATCH").flatMap(Int.init) ?? 8
 
-    @Option(help: "Linear layers in fp32 (OpenBLAS) or bf16 (oneDNN; fp32 where the CPU lacks AVX-512 BF16). Env CLIPQ_PRECISION.")
+    @Option(help: "Linear layers in fp32 (OpenBLAS), bf16 or int8 (oneDNN; fp32 where the CPU lacks AVX-512 BF16, or VNNI for int8). Env CLIPQ_PRECISION.")
     var precision: Precision?
 
     var directory: URL { URL(fileURLWithPath: model) }

@@ -24,6 +24,14 @@ final class FullModelTests: XCTestCase {
     }
 
     func testFullSizeBFloat16IsWithinCosine0999OfFP32() throws {
+        try assertFullSizeClose(.bf16)
+    }
+
+    func testFullSizeInt8IsWithinCosine0999OfFP32() throws {
+        try assertFullSizeClose(.int8)
+    }
+
+    func assertFullSizeClose(_ precision: Precision, file: StaticString = #filePath, line: UInt = #line) throws {
         guard let path = ProcessInfo.processInfo.environment["CLIPQ_FULL_MODEL"] else {
             throw XCTSkip("set CLIPQ_FULL_MODEL=DIR to check a full-size model")
         }
@@ -31,7 +39,7 @@ final class FullModelTests: XCTestCase {
         let config = try CLIPModel.load(directory: dir).config
         // Two images and texts of several lengths, as the tiny fixture's ids are in range for any CLIP vocabulary.
         let tokens = [[49406, 320, 1929, 539, 320, 2368, 49407], [49406] + (1..<76).map { ($0 * 7919) % 49000 + 1 } + [49407]]
-        try assertClose(directory: dir, tokens, images: 2, channels: config.vision.channels, size: config.vision.imageSize,
-                        minimumCosine: 0.999)
+        try assertClose(precision, directory: dir, tokens, images: 2, channels: config.vision.channels,
+                        size: config.vision.imageSize, minimumCosine: 0.999, file: file, line: line)
     }
 }

@@ -3,7 +3,7 @@ import ClipTensor
 import Foundation
 import XCTest
 
-/// bf16 against fp32 on the same weights: the accuracy each precision promises.
+/// bf16 and int8 against fp32 on the same weights: the accuracy each precision promises.
 final class PrecisionTests: XCTestCase {
     func testBFloat16IsAvailableExactlyWhereTheCPUHasIt() {
         let (precision, fallback) = Precision.bf16.available
@@ -12,32 +12,68 @@ final class PrecisionTests: XCTestCase {
         XCTAssertTrue(Precision.fp32.available == (.fp32, nil))
     }
 
+    func testInt8IsAvailableExactlyWhereTheCPUHasVNNI() {
+        let (precision, note) = Precision.int8.available
+        XCTAssertEqual(precision, cpuHasVNNI ? .int8 : .fp32)
+        // Without bf16, int8 runs but its attention products stay fp32, which it says.
+        XCTAssertEqual(note == nil, cpuHasVNNI && cpuHasBFloat16)
+    }
+
+    /// bf16 and int8 models let go of the fp32 weights they converted (resident memory); those
+    /// pages read back from the file unchanged, for the rare fp32 fallback.
+    func testReleasedWeightsReadBackUnchanged() throws {
+        let file = try SafeTensorsFile(path: Fixture.directory.appendingPathComponent("model.safetensors").path)
+        let info = try XCTUnwrap(file.tensors["vision_model.encoder.layers.0.mlp.fc1.weight"])
+        let read = { Array(UnsafeBufferPointer(start: file.bytes(info).assumingMemoryBound(to: Float.self), count: info.count)) }
+        let before = read()
+        file.release(file.bytes(info), bytes: info.range.count)
+        XCTAssertEqual(read(), before)
+        // Memory outside the mapping is not touched.
+        var outside = before
+        outside.withUnsafeBytes { file.release($0.baseAddress!, bytes: $0.count) }
+        XCTAssertEqual(outside, before)
+    }
+
     /// Where the CPU lacks bf16 this compares fp32 with itself: the fallback's promise.
     func testBFloat16EmbeddingsAreWithinCosine0999OfFP32() throws {
         let reference = try Fixture.reference()
-        try assertClose(directory: Fixture.directory, reference.token_ids, images: reference.image_count,
+        try assertClose(.bf16, directory: Fixture.directory, reference.token_ids, images: reference.image_count,
+                        channels: 3, size: 336, minimumCosine: 0.999)
+    }
+
+    func testInt8EmbeddingsAreWithinCosine0999OfFP32() throws {
+        let reference = try Fixture.reference()
+        try assertClose(.int8, directory: Fixture.directory, reference.token_ids, images: reference.image_count,
                         channels: 3, size: 336, minimumCosine: 0.999)
     }
 }
 
-/// Encodes the same images and texts in fp32 and in bf16 (as this CPU runs it) and asserts each
-/// pair of embeddings is within `minimumCosine`.
-func assertClose(directory: URL, _ tokenIDs: [[Int]], images: Int, channels: Int, size: Int, minimumCosine: Double,
-                 file: StaticString = #filePath, line: UInt = #line) throws {
+/// Encodes the same images and texts in fp32 and in `precision` (as this CPU runs it) and asserts
+/// each pair of embeddings is within `minimumCosine`. Returns the lowest cosine of each tower.
+@discardableResult
+func assertClose(_ precision: Precision, directory: URL, _ tokenIDs: [[Int]], images: Int, channels: Int, size: Int,
+                 minimumCosine: Double, file: StaticString = #filePath, line: UInt = #line) throws -> (image: Double, text: Double) {
     let fp32 = try CLIPModel.load(directory: directory)
-    let bf16 = try CLIPModel.load(directory: directory, makeLinear: Precision.bf16.available.precision.linearFactory)
+    let runs = precision.available.precision
+    let other = try CLIPModel.load(directory: directory, makeLinear: runs.linearFactory)
     let pixels = Fixture.pixels(count: images, channels: channels, size: size)
-    let pairs = [("image", try fp32.encodeImages(pixels: pixels, count: images), try bf16.encodeImages(pixels: pixels, count: images)),
-                 ("text", try fp32.encodeTexts(tokenIDs: tokenIDs), try bf16.encodeTexts(tokenIDs: tokenIDs))]
+    let pairs = [("image", try fp32.encodeImages(pixels: pixels, count: images), try other.encodeImages(pixels: pixels, count: images)),
+                 ("text", try fp32.encodeTexts(tokenIDs: tokenIDs), try other.encodeTexts(tokenIDs: tokenIDs))]
+    var lowest: [Double] = []
     for (what, want, got) in pairs {
         XCTAssertEqual(got.count, want.count, file: file, line: line)
+        var low = 1.0
         for (i, (g, w)) in zip(got, want).enumerated() {
             let cosine = cosineSimilarity(g, w)
-            print("bf16 \(what) \(i): cosine \(cosine) to fp32")
+            low = min(low, cosine)
+            print("\(precision.rawValue) \(what) \(i): cosine \(cosine) to fp32")
             XCTAssertGreaterThanOrEqual(cosine, minimumCosine, "\(what) \(i)", file: file, line: line)
-            if cpuHasBFloat16 { XCTAssertLessThan(cosine, 1, "\(what) \(i): bf16 gave fp32's exact result", file: file, line: line) }
+            if runs != .fp32 { XCTAssertLessThan(cosine, 1, "\(what) \(i): \(runs) gave fp32's exact result", file: file, line: line) }
         }
+        print("\(precision.rawValue) \(what): lowest cosine \(low) to fp32 over \(got.count)")
+        lowest.append(low)
     }
+    return (lowest[0], lowest[1])
 }
 
 func cosineSimilarity(_ a: [Float], _ b: [Float]) -> Double {

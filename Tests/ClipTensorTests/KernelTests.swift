@@ -71,6 +71,35 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The bf16 attention's softmax: each probability (the bf16 power over the sum) within one
+    /// bf16 step (2^-8 relative) of the exact one.
+    func testExponentiateToBFloat16GivesSoftmaxWithinOneBFloat16Step() {
+        for n in [1, 5, 16, 17, 100, 577] {
+            for spread: Float in [1, 30, 300] {  // 300: most entries underflow to (almost) nothing
+                let x = random(n, scale: spread).map { $0 + 1000 }
+                var exact = x
+                var p = [UInt16](repeating: 0, count: n)
+                let sum = exponentiateToBFloat16(&p, x.map { $0 * 1.442_695_04 }, count: n)  // base-2 logits
+                softmaxReference(&exact, count: n)
+                let got = p.map { float(bfloat16: $0) / sum }
+                XCTAssertEqual(got.reduce(0, +), 1, accuracy: 0.01, "n=\(n)")
+                for (g, e) in zip(got, exact) {
+                    XCTAssertLessThanOrEqual(abs(g - e), e * 0x1p-8 + 1e-30, "n=\(n), spread \(spread): \(g) for \(e)")
+                }
+            }
+        }
+    }
+
+    func testActivationForQuantizationIsWithinATenThousandthOfTheReference() {
+        for act in Activation.allCases {
+            let x = random(1000, scale: 5) + [-100, -30, 0, 30, 100, -0.0]
+            var fast = x, slow = x
+            activateForQuantization(&fast, act, count: x.count)
+            activateReference(&slow, act, count: x.count)
+            for (f, s) in zip(fast, slow) { XCTAssertEqual(f, s, accuracy: 1e-4 * max(1, abs(s)), "\(act)") }
+        }
+    }
+
     func testVectorExpIsWithinAFewUlpOfLibm() {
         var worst: Float = 0
         var x: Float = -87

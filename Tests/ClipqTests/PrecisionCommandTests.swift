@@ -2,8 +2,8 @@ import ClipSchema
 import Foundation
 import XCTest
 
-/// `--precision` / CLIPQ_PRECISION on a real `clipq embed`, including the fallback a CPU without
-/// bf16 takes (made here by capping oneDNN's ISA below AVX-512 BF16).
+/// `--precision` / CLIPQ_PRECISION on a real `clipq embed`, including the fallbacks a CPU without
+/// bf16 or VNNI takes (made here by capping oneDNN's ISA).
 final class PrecisionCommandTests: XCTestCase {
     let model = CLI.fixtures.appendingPathComponent("tiny-clip").path
 
@@ -29,6 +29,33 @@ final class PrecisionCommandTests: XCTestCase {
         XCTAssertEqual(fp32.stdout, try embed([]).stdout)
         guard flag.stderr.isEmpty else { return XCTAssertTrue(flag.stderr.contains("falls back"), flag.stderr) }  // no bf16 here
         XCTAssertNotEqual(flag.stdout, fp32.stdout, "bf16 must round differently from fp32")
+    }
+
+    func testInt8FallsBackToFP32WithOneWarningWhereTheCPULacksVNNI() throws {
+        let fp32 = try embed([])
+        let capped = try embed(["--precision", "int8"], environment: ["ONEDNN_MAX_CPU_ISA": "AVX512_CORE"])
+        XCTAssertEqual(capped.stdout, fp32.stdout)
+        XCTAssertEqual(capped.stderr.components(separatedBy: "int8 falls back to fp32").count, 2, capped.stderr)
+        XCTAssertEqual(capped.stderr.components(separatedBy: "warning").count, 2, capped.stderr)
+    }
+
+    /// VNNI without bf16 (Cascade Lake, Ice Lake): int8 linear layers, fp32 attention, one note.
+    func testInt8WithoutBFloat16KeepsItsAttentionInFP32WithOneWarning() throws {
+        let full = try embed(["--precision", "int8"])
+        guard full.stderr.isEmpty else { return XCTAssertTrue(full.stderr.contains("falls back"), full.stderr) }  // no VNNI here
+        let capped = try embed(["--precision", "int8"], environment: ["ONEDNN_MAX_CPU_ISA": "AVX512_CORE_VNNI"])
+        XCTAssertEqual(capped.stderr.components(separatedBy: "warning").count, 2, capped.stderr)
+        XCTAssertTrue(capped.stderr.contains("attention products stay fp32"), capped.stderr)
+        XCTAssertNotEqual(capped.stdout, try embed([]).stdout, "int8 must round differently from fp32")
+    }
+
+    func testInt8FromTheEnvironmentMatchesTheFlag() throws {
+        let flag = try embed(["--precision", "int8"])
+        let env = try embed([], environment: ["CLIPQ_PRECISION": "int8"])
+        XCTAssertEqual(env.stdout, flag.stdout)
+        guard flag.stderr.isEmpty else { return XCTAssertTrue(flag.stderr.contains("falls back"), flag.stderr) }
+        XCTAssertNotEqual(flag.stdout, try embed(["--precision", "bf16"]).stdout)
+        XCTAssertNotEqual(flag.stdout, try embed([]).stdout)
     }
 
     func testAnUnknownPrecisionIsRefused() throws {

@@ -1,0 +1,264 @@
+import CDNNL
+import Foundation
+import Synchronization
+
+/// A linear layer in int8 through oneDNN's matmul: weights quantized once at load, symmetric per
+/// output channel, into the blocked layout the primitive asks for; activations quantized per row
+/// (per token) at each call; the product accumulated exactly in int32, then scaled back to fp32
+/// with both scales and the bias added in one pass (`dequantize`), which also carries what comes
+/// next where it can: the activation, the residual add, the quantization for the next layer. One
+/// primitive per row count, created on first use and kept.
+///
+/// oneDNN 2.6 takes output scales per column only. A per-row multiplier as a binary post-op drops
+/// a 2-D matmul to its reference kernel (hundreds of times slower); posed in 3-D ([1, M, K] x
+/// [1, K, N], where the rows are the "channel" dimension) it stays in the JIT kernel, but with the
+/// bias, activation or residual as post-ops too each matmul ran 10-40% slower than the plain int32
+/// product plus this pass (measured at ViT-L shapes), so the product stays plain.
+public final class Int8Linear: LinearKernel, @unchecked Sendable {
+    public let inFeatures: Int
+    public let outFeatures: Int
+    /// The fp32 weight is read only should oneDNN refuse a row count.
+    public var readsWeightInPlace: Bool { false }
+    // Read-only memory that outlives the kernel (the model's mapping keeps it alive): the fp32
+    // weight stays the fallback should oneDNN refuse a row count.
+    private let fp32Weight: UnsafePointer<Float>
+    private let bias: UnsafePointer<Float>?
+    private let engine: DNNLEngine
+    private let weightDescriptor: dnnl_memory_desc_t
+    private let weights: UnsafeMutableRawPointer  // s8, in weightDescriptor's layout
+    /// The weights' scales, one per output channel: w[o, :] ≈ q[o, :] * weightScales[o].
+    public let weightScales: UnsafeMutablePointer<Float>
+    private let primitives = Mutex<[Int: Int8Primitive?]>([:])  // nil: oneDNN refused that row count
+    private let loadRows: Int
+    private let threads: Int
+
+    /// Row counts with a primitive kept, per layer (as `BFloat16Linear.keptRowCounts`).
+    public static let keptRowCounts = 16
+
+    /// The matmul's name in oneDNN (e.g. "brg:avx512_core_vnni"), for the benchmark's log.
+    public let implementation: String
+
+    /// - rows: the row count the weights' layout is chosen for (other counts use the same layout).
+    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, inFeatures: Int, outFeatures: Int,
+                rows: Int = 4616, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws(DNNLError) {
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        self.threads = threads
+        fp32Weight = weight
+        self.bias = bias
+        engine = try DNNLEngine.cpu.get()
+        let anyLayout = try matrixDescriptor(rows: inFeatures, columns: outFeatures, dnnl_s8, tag: dnnl_format_tag_any)
+        let first = try Int8Primitive(engine, rows: rows, inFeatures, outFeatures, weights: anyLayout)
+        weightDescriptor = first.weightDescriptor
+        implementation = first.implementation
+        // Quantized [out, in] row-major, which is [K, N] "ba" to oneDNN, then reordered into the
+        // chosen layout (which may carry the compensation oneDNN needs for signed sources).
+        let plain = UnsafeMutablePointer<Int8>.allocate(capacity: inFeatures * outFeatures)
+        defer { plain.deallocate() }
+        weightScales = .allocate(capacity: outFeatures)
+        quantizeRows(plain, scales: weightScales, weight, rows: outFeatures, columns: inFeatures, workers: threads)
+        let size = withUnsafePointer(to: weightDescriptor) { dnnl_memory_desc_get_size($0) }
+        weights = .allocate(byteCount: size, alignment: 64)
+        do {
+            let source = try matrixDescriptor(rows: inFeatures, columns: outFeatures, dnnl_s8, tag: dnnl_ba)
+            try reorder(from: source, UnsafeMutableRawPointer(plain), to: weightDescriptor, weights, engine)
+        } catch {
+            weights.deallocate()
+            weightScales.deallocate()
+            throw error
+        }
+        loadRows = rows
+        primitives.withLock { $0[rows] = first }
+    }
+
+    deinit {
+        weights.deallocate()
+        weightScales.deallocate()
+    }
+
+    public func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int) {
+        run(y, x, rows: rows, sums: y, adding: false)
+    }
+
+    /// The activation is applied to each few rows right after they are scaled back, in cache, and
+    /// computed as the next layer quantizes it (`activateForQuantization`).
+    public func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, activation: Activation,
+                      threads: Int) {
+        let n = outFeatures
+        run(y, x, rows: rows, sums: y, adding: false) { r in
+            activateForQuantization(y + r.lowerBound * n, activation, count: r.count * n)
+        }
+    }
+
+    /// The scaled sums are added to the residual in the same pass (scratch holds the int32 sums).
+    public func applyAdding(to residual: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int,
+                            scratch: UnsafeMutablePointer<Float>, threads: Int) {
+        run(residual, x, rows: rows, sums: scratch, adding: true)
+    }
+
+    /// y_i = x · w_iᵀ + b_i for several layers reading the same x (queries, keys and values),
+    /// quantizing x once; each y_i as `apply` writes it.
+    public static func apply(_ layers: [(Int8Linear, UnsafeMutablePointer<Float>)], sharing x: UnsafePointer<Float>, rows: Int) {
+        guard rows > 0, let first = layers.first?.0 else { return }
+        let K = first.inFeatures
+        precondition(layers.allSatisfy { $0.0.inFeatures == K }, "layers sharing an input take the same features")
+        let quantized = int8Scratch.borrow(rows * K), scales = floatScratch.borrow(rows)
+        defer { int8Scratch.giveBack(quantized); floatScratch.giveBack(scales) }
+        quantizeRows(quantized.pointer, scales: scales.pointer, x, rows: rows, columns: K, workers: first.threads)
+        for (layer, y) in layers {
+            layer.run(y, quantized: quantized.pointer, scales: scales.pointer, rows: rows, sums: y, adding: false)
+        }
+    }
+
+    /// As `apply(_:sharing:rows:)`, each result rounded to bf16 into its `out` (for the bf16
+    /// attention) in the same pass that scales it back; its `sums` (room for [rows, out] floats)
+    /// holds the int32 sums meanwhile.
+    public static func apply(_ layers: [(Int8Linear, sums: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<UInt16>)],
+                             sharing x: UnsafePointer<Float>, rows: Int) {
+        guard rows > 0, let first = layers.first?.0 else { return }
+        let K = first.inFeatures
+        precondition(layers.allSatisfy { $0.0.inFeatures == K }, "layers sharing an input take the same features")
+        let quantized = int8Scratch.borrow(rows * K), scales = floatScratch.borrow(rows)
+        defer { int8Scratch.giveBack(quantized); floatScratch.giveBack(scales) }
+        quantizeRows(quantized.pointer, scales: scales.pointer, x, rows: rows, columns: K, workers: first.threads)
+        for (layer, sums, out) in layers {
+            layer.run(out, quantized: quantized.pointer, scales: scales.pointer, rows: rows, sums: sums)
+        }
+    }
+
+    /// residual[rows, D] += fc2(act(self(x))), the MLP with both layers in int8 (self is fc1,
+    /// [rows, D] -> [rows, I]). fc1's sums are scaled back, activated and quantized again for fc2 a
+    /// few rows at a time, in cache: the [rows, I] activations never go through memory as floats.
+    /// The result equals `apply(_:_:rows:activation:threads:)` then `fc2.applyAdding`, bit for bit.
+    ///
+    /// - hidden: room for [rows, I] floats (fc1's int32 sums, then its activations, a row at a time).
+    /// - scratch: room for [rows, D] floats (fc2's int32 sums).
+    public func feedForward(into residual: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int,
+                            activation: Activation, then fc2: Int8Linear, hidden: UnsafeMutablePointer<Float>,
+                            scratch: UnsafeMutablePointer<Float>, threads: Int) {
+        precondition(fc2.inFeatures == outFeatures, "fc2 takes \(fc2.inFeatures) features, fc1 gives \(outFeatures)")
+        guard rows > 0 else { return }
+        let I = outFeatures
+        let quantized = int8Scratch.borrow(rows * I), scales = floatScratch.borrow(rows)
+        defer { int8Scratch.giveBack(quantized); floatScratch.giveBack(scales) }
+        run(hidden, x, rows: rows, sums: hidden, adding: false) { r in
+            let o = r.lowerBound * I
+            activateForQuantization(hidden + o, activation, count: r.count * I)
+            quantizeRows(quantized.pointer + o, scales: scales.pointer + r.lowerBound, hidden + o, rows: r.count, columns: I)
+        }
+        fc2.run(residual, quantized: quantized.pointer, scales: scales.pointer, rows: rows, sums: scratch, adding: true)
+    }
+
+    /// Quantizes x, multiplies into `sums` (int32, in memory of [rows, out] floats), then writes
+    /// (or adds) the scaled results to y, calling `after` on each few rows of y once written.
+    private func run(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, sums: UnsafeMutablePointer<Float>,
+                     adding: Bool, after: (Range<Int>) -> Void = { _ in }) {
+        guard rows > 0 else { return }
+        let quantized = int8Scratch.borrow(rows * inFeatures), scales = floatScratch.borrow(rows)
+        defer { int8Scratch.giveBack(quantized); floatScratch.giveBack(scales) }
+        quantizeRows(quantized.pointer, scales: scales.pointer, x, rows: rows, columns: inFeatures, workers: threads)
+        run(y, quantized: quantized.pointer, scales: scales.pointer, rows: rows, sums: sums, adding: adding, after: after)
+    }
+
+    /// `run` from activations already quantized: xq[rows, in], xScales[rows].
+    private func run(_ y: UnsafeMutablePointer<Float>, quantized xq: UnsafePointer<Int8>, scales xScales: UnsafePointer<Float>,
+                     rows: Int, sums: UnsafeMutablePointer<Float>, adding: Bool, after: (Range<Int>) -> Void = { _ in }) {
+        // The int32 sums go where floats will (y's own memory unless adding): each is read once,
+        // before its float is written.
+        let count = rows * outFeatures
+        let acc = UnsafeMutableRawPointer(sums).bindMemory(to: Int32.self, capacity: count)
+        defer { _ = UnsafeMutableRawPointer(sums).bindMemory(to: Float.self, capacity: count) }
+        if accumulate(acc, xq, rows: rows) {
+            return dequantize(y, UnsafePointer(acc), rowScales: xScales, columnScales: weightScales, bias: bias,
+                              rows: rows, columns: outFeatures, adding: adding, workers: threads, after: after)
+        }
+        // oneDNN refused the row count (never seen): fp32 on the dequantized input.
+        _ = UnsafeMutableRawPointer(sums).bindMemory(to: Float.self, capacity: count)
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: rows * inFeatures)
+        defer { x.deallocate() }
+        for r in 0..<rows { for i in 0..<inFeatures { x[r * inFeatures + i] = Float(xq[r * inFeatures + i]) * xScales[r] } }
+        let out = adding ? sums : y
+        linear(out, x, fp32Weight, bias, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+        if adding { add(y, out, count: count, workers: threads) }
+        after(0..<rows)
+    }
+
+    /// `run` to bf16: out = bf16(xq · qᵀ scaled back), the int32 sums in `sums` meanwhile.
+    private func run(_ out: UnsafeMutablePointer<UInt16>, quantized xq: UnsafePointer<Int8>, scales xScales: UnsafePointer<Float>,
+                     rows: Int, sums: UnsafeMutablePointer<Float>) {
+        let count = rows * outFeatures
+        let acc = UnsafeMutableRawPointer(sums).bindMemory(to: Int32.self, capacity: count)
+        defer { _ = UnsafeMutableRawPointer(sums).bindMemory(to: Float.self, capacity: count) }
+        if accumulate(acc, xq, rows: rows) {
+            return dequantize(out, UnsafePointer(acc), rowScales: xScales, columnScales: weightScales, bias: bias,
+                              rows: rows, columns: outFeatures, workers: threads)
+        }
+        _ = UnsafeMutableRawPointer(sums).bindMemory(to: Float.self, capacity: count)
+        run(sums, quantized: xq, scales: xScales, rows: rows, sums: sums, adding: false)  // the fp32 fallback
+        convertToBFloat16(out, sums, count: count, workers: threads)
+    }
+
+    /// acc[rows, out] = xq[rows, in] · qᵀ exactly, q the quantized weights; false (acc untouched)
+    /// where oneDNN refused the row count.
+    @discardableResult
+    public func accumulate(_ acc: UnsafeMutablePointer<Int32>, _ xq: UnsafePointer<Int8>, rows: Int) -> Bool {
+        guard rows > 0 else { return true }
+        guard let primitive = primitive(rows: rows) else { return false }
+        do {
+            try execute(primitive.matmul.handle, [
+                (DNNL_ARG_SRC_0, primitive.sourceDescriptor, UnsafeMutableRawPointer(mutating: xq)),
+                (DNNL_ARG_WEIGHTS_0, weightDescriptor, weights),
+                (DNNL_ARG_DST_0, primitive.destinationDescriptor, UnsafeMutableRawPointer(acc)),
+            ], engine)
+            return true
+        } catch {
+            // Unreachable with the descriptors created above.
+            warnOnce("\(error): an int8 matmul of \(rows) x \(inFeatures) -> \(outFeatures) runs in fp32")
+            return false
+        }
+    }
+
+    /// The primitive for `rows`, created with the weights' layout fixed to the one chosen at load.
+    private func primitive(rows: Int) -> Int8Primitive? {
+        primitives.withLock { cache in
+            if let known = cache[rows] { return known }
+            if cache.count >= Self.keptRowCounts, let evicted = cache.keys.first(where: { $0 != loadRows }) {
+                cache[evicted] = nil
+            }
+            let made = try? Int8Primitive(engine, rows: rows, inFeatures, outFeatures, weights: weightDescriptor)
+            if made == nil {
+                warnOnce("oneDNN refused an int8 matmul of \(rows) x \(inFeatures) -> \(outFeatures); that shape runs in fp32")
+                cache[rows] = .some(nil)
+                return nil
+            }
+            cache[rows] = made
+            return made
+        }
+    }
+}
+
+/// One matmul: src [rows, K] s8 row-major, weights [K, N] s8, dst [rows, N] s32 row-major.
+private final class Int8Primitive: @unchecked Sendable {
+    let matmul: MatmulPrimitive
+    let sourceDescriptor: dnnl_memory_desc_t
+    let weightDescriptor: dnnl_memory_desc_t
+    let destinationDescriptor: dnnl_memory_desc_t
+
+    var implementation: String { matmul.implementation }
+
+    init(_ engine: DNNLEngine, rows: Int, _ inFeatures: Int, _ outFeatures: Int, weights: dnnl_memory_desc_t)
+        throws(DNNLError)
+    {
+        sourceDescriptor = try matrixDescriptor(rows: rows, columns: inFeatures, dnnl_s8)
+        destinationDescriptor = try matrixDescriptor(rows: rows, columns: outFeatures, dnnl_s32)
+        matmul = try MatmulPrimitive(engine, source: sourceDescriptor, weights: weights, destination: destinationDescriptor)
+        guard let chosen = matmul.chosenWeights else {
+            throw DNNLError(call: "primitive_desc_query_md(weights)", status: dnnl_runtime_error)
+        }
+        weightDescriptor = chosen
+    }
+}
+
+/// int8 activations and their per-row scales, shared by the int8 layers.
+let int8Scratch = ScratchPool<Int8>()
+let floatScratch = ScratchPool<Float>()
