@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch + transformers on the same work as `clipq bench`, for the ratio between the two.
 
-    python3 Benchmarks/torch_bench.py [--model models/random-vit-l-14-336] [--rounds 3] [--dtype bfloat16]
+    python3 Benchmarks/torch_bench.py [--model models/random-vit-l-14-336] [--rounds 3] [--dtype bfloat16|qint8]
 
 Same model directory, same batch sizes, same token ids (captions padded to the longest in the
 batch, as a user of transformers would batch them). Run it right after `clipq bench` (or let
@@ -38,14 +38,20 @@ def main():
     parser.add_argument("--caption-tokens", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32",
-                        help="weights and activations (bfloat16: as `clipq bench --precision bf16`)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16", "qint8"], default="float32",
+                        help="weights and activations (bfloat16: as `clipq bench --precision bf16`; qint8: "
+                             "PyTorch's dynamic quantization of the linear layers, int8 weights per tensor and "
+                             "activations per tensor at run time, the nearest to `--precision int8`)")
     args = parser.parse_args()
-    dtype = getattr(torch, args.dtype)
+    dtype = torch.float32 if args.dtype == "qint8" else getattr(torch, args.dtype)
     torch.set_num_threads(args.threads)
 
     t = time.perf_counter()
     model = CLIPModel.from_pretrained(args.model, dtype=dtype).eval()
+    reference = None
+    if args.dtype == "qint8":
+        reference = model
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     print(f"torch {torch.__version__}, {args.dtype}, {args.threads} thread(s); load {time.perf_counter() - t:.2f} s")
     size = model.config.vision_config.image_size
     n = torch.arange(args.images * 3 * size * size)
@@ -69,6 +75,15 @@ def main():
                 rate(args.texts, lambda: model.get_text_features(input_ids=captions[0], attention_mask=captions[1])))
             print(f"round {r + 1}: " + " | ".join(f"{k} {v[-1]:.3f}/s" for k, v in rates.items()))
     print("median: " + " | ".join(f"{k} {statistics.median(v):.3f}/s" for k, v in rates.items()))
+    if reference is not None:
+        with torch.inference_mode():
+            for what, fn in [("image", lambda m: m.get_image_features(pixel_values=pixels[:2])),
+                             ("77-token text", lambda m: m.get_text_features(input_ids=full[0][:2], attention_mask=full[1][:2]))]:
+                got, want = fn(model), fn(reference)
+                got = getattr(got, "pooler_output", got)
+                want = getattr(want, "pooler_output", want)
+                cosine = torch.nn.functional.cosine_similarity(got, want).min().item()
+                print(f"cosine to fp32, lowest of 2 {what}s: {cosine:.6f}")
 
 
 if __name__ == "__main__":

@@ -128,7 +128,7 @@ public final class Int8Linear: LinearKernel, @unchecked Sendable {
 
     /// residual[rows, D] += fc2(act(self(x))), the MLP with both layers in int8 (self is fc1,
     /// [rows, D] -> [rows, I]). fc1's sums are scaled back, activated and quantized again for fc2 a
-    /// few rows at a time, in cache: the [rows, I] activations never go through memory as floats.
+    /// few rows at a time, in cache, rather than in three passes over the [rows, I] matrix.
     /// The result equals `apply(_:_:rows:activation:threads:)` then `fc2.applyAdding`, bit for bit.
     ///
     /// - hidden: room for [rows, I] floats (fc1's int32 sums, then its activations, a row at a time).
