@@ -42,7 +42,7 @@ struct WorkerCommand: ParsableCommand {
 
     func run() throws {
         let log = JSONLog()
-        let embedder = try model.embedder()
+        let (embedder, weights) = try model.loadedEmbedder()
         var settings = WorkerSettings(
             link: BrokerLink.Configuration(
                 settings: try broker.settings(connectionName: "clipq worker \(Worker.defaultID)"), topology: broker.topology,
@@ -67,7 +67,8 @@ struct WorkerCommand: ParsableCommand {
         }
         log.line(["event": "started", "worker": .string(settings.workerID), "model": .string(settings.modelName),
                   "broker": .string(settings.link.settings.url.description), "queue": .string(broker.queue),
-                  "health_port": health.map { .number(Double($0.port)) } ?? .null])
+                  "health_port": health.map { .number(Double($0.port)) } ?? .null,
+                  "weights": weights.map(JSONValue.string) ?? .null])
         worker.start()
         stop.wait()
         log.line(["event": "stopping"])
