@@ -37,20 +37,102 @@ public final class CLIPModel: Sendable {
                              makeLinear: makeLinear)
     }
 
-    init(config: CLIPConfig, file: SafeTensorsFile, maxImagesPerPass: Int, threads: Int, makeLinear: LinearFactory)
+    /// Loads the model in `precision` (as this CPU runs it: see `Precision.available`), its
+    /// converted weights (bf16, int8) mapped from `weightsCache` when a valid cache is there, else
+    /// converted and, where the cache can be written, cached and then mapped from it.
+    /// `convertedWeights` says which happened.
+    public static func load(
+        directory: URL, precision: Precision, weightsCache: WeightsCache, maxImagesPerPass: Int = 8,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    ) throws(ModelError) -> CLIPModel {
+        let config = try CLIPConfig.load(from: directory.appendingPathComponent("config.json"))
+        let weightsPath = directory.appendingPathComponent("model.safetensors").path
+        guard FileManager.default.fileExists(atPath: weightsPath) else {
+            throw ModelError(.missingFile, "model.safetensors is missing (only single-file safetensors checkpoints are read)",
+                             location: weightsPath)
+        }
+        let file = try SafeTensorsFile(path: weightsPath)
+        func build(_ cache: WeightsCacheFile?, _ origin: ConvertedWeightsOrigin) throws(ModelError) -> CLIPModel {
+            try CLIPModel(config: config, file: file, maxImagesPerPass: maxImagesPerPass, threads: threads,
+                          makeLinear: precision.linearFactory, precision: precision, cache: cache, origin: origin)
+        }
+        guard precision != .fp32 else {
+            file.prefetch()
+            return try build(nil, .none)
+        }
+        let paths = WeightsCacheFile.paths(for: weightsCache, modelDirectory: directory, precision: precision)
+        guard !paths.isEmpty else {
+            file.prefetch()
+            return try build(nil, .converted(why: "the weights cache is off"))
+        }
+        let key = WeightsCacheKey(precision: precision, source: file)
+        var why = "missing"
+        for path in paths {
+            let (cache, problem) = WeightsCacheFile.map(path, key: key)
+            guard let cache else {
+                if problem != "missing" || why == "missing" { why = problem }
+                continue
+            }
+            let model = try build(cache, .mapped(path: path, rebuilt: nil))
+            if model.weights.converted.allSatisfy({ $0.1.runsOnGivenParts }), model.weights.converted.count == cache.count {
+                return model
+            }
+            why = "stale (laid out for another CPU)"
+            break
+        }
+        // Convert, cache, then map what was written (so that this process shares it too).
+        file.prefetch()
+        var converted: CLIPModel? = try build(nil, .converted(why: ""))
+        var failures: [String] = []
+        var written: String?
+        for path in paths where written == nil {
+            do throws(ModelError) {
+                try WeightsCacheFile.store(path, key: key, layers: converted?.weights.converted.map { ($0.0, $0.1.convertedParts) } ?? [])
+                written = path
+            } catch {
+                failures.append(error.description)
+            }
+        }
+        if let written {
+            converted = nil  // its private copy goes (back to the system) before the shared one comes
+            let (cache, problem) = WeightsCacheFile.map(written, key: key)
+            if let cache { return try build(cache, .mapped(path: written, rebuilt: why)) }
+            failures.append("\(written) written but not readable back: \(problem)")
+        }
+        let origin = ConvertedWeightsOrigin.converted(why: failures.joined(separator: "; "))
+        if let converted { return try CLIPModel(converted, origin: origin) }
+        return try build(nil, origin)
+    }
+
+    /// Where this model's converted weights came from (`none` for fp32).
+    public let convertedWeights: ConvertedWeightsOrigin
+
+    init(config: CLIPConfig, file: SafeTensorsFile, maxImagesPerPass: Int, threads: Int, makeLinear: LinearFactory,
+         precision: Precision? = nil, cache: WeightsCacheFile? = nil, origin: ConvertedWeightsOrigin = .none)
         throws(ModelError)
     {
-        let weights = Weights(file: file)
+        let weights = Weights(file: file, precision: precision, cache: cache)
         let threads = max(1, threads)
         blasThreadCount = threads
         self.config = config
         self.weights = weights
+        convertedWeights = origin
         self.maxImagesPerPass = max(1, maxImagesPerPass)
         vision = VisionEncoder(weights, config.vision, projectionDim: config.projectionDim, threads: threads,
                                makeLinear: makeLinear)
         text = TextEncoder(weights, config.text, projectionDim: config.projectionDim, threads: threads,
                            makeLinear: makeLinear)
         try weights.check()
+    }
+
+    /// The same model with another account of its converted weights.
+    private init(_ model: CLIPModel, origin: ConvertedWeightsOrigin) throws(ModelError) {
+        config = model.config
+        weights = model.weights
+        vision = model.vision
+        text = model.text
+        maxImagesPerPass = model.maxImagesPerPass
+        convertedWeights = origin
     }
 
     /// Tensors widened to fp32 copies at load: 0 for an fp32 checkpoint, whose weights are all

@@ -26,29 +26,32 @@ public enum Precision: String, CaseIterable, Sendable {
         }
     }
 
+    /// The layer of this precision for weight w and bias b (call on an available precision),
+    /// running on `cached` converted weights where they fit (see `ConvertingLinearKernel`). A
+    /// layer oneDNN refuses stays fp32, with a warning.
+    func linear(_ w: Tensor, _ b: Tensor?, cached: [UnsafeRawBufferPointer]?) -> any LinearKernel {
+        do {
+            switch self {
+            case .fp32: return sgemmLinearFactory(w, b)
+            case .bf16:
+                return try BFloat16Linear(weight: w.pointer, bias: b?.pointer, inFeatures: w.shape[1], outFeatures: w.shape[0],
+                                          cached: cached)
+            case .int8:
+                return try Int8Linear(weight: w.pointer, bias: b?.pointer, inFeatures: w.shape[1], outFeatures: w.shape[0],
+                                      cached: cached)
+            }
+        } catch {
+            warnOnce("\(error): a \(w.shape[1]) -> \(w.shape[0]) linear layer stays fp32")
+            return sgemmLinearFactory(w, b)
+        }
+    }
+
     /// Builds the linear layers of this precision (call on an available precision). A layer
     /// oneDNN refuses stays fp32, with a warning.
     public var linearFactory: LinearFactory {
         switch self {
         case .fp32: return sgemmLinearFactory
-        case .bf16:
-            return { w, b in
-                do {
-                    return try BFloat16Linear(weight: w.pointer, bias: b?.pointer, inFeatures: w.shape[1], outFeatures: w.shape[0])
-                } catch {
-                    warnOnce("\(error): a \(w.shape[1]) -> \(w.shape[0]) linear layer stays fp32")
-                    return sgemmLinearFactory(w, b)
-                }
-            }
-        case .int8:
-            return { w, b in
-                do {
-                    return try Int8Linear(weight: w.pointer, bias: b?.pointer, inFeatures: w.shape[1], outFeatures: w.shape[0])
-                } catch {
-                    warnOnce("\(error): a \(w.shape[1]) -> \(w.shape[0]) linear layer stays fp32")
-                    return sgemmLinearFactory(w, b)
-                }
-            }
+        case .bf16, .int8: return { w, b in linear(w, b, cached: nil) }
         }
     }
 }

@@ -29,7 +29,9 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
     public let path: String
     public let tensors: [String: TensorInfo]
     private let base: UnsafeRawPointer
-    private let size: Int
+    /// The file's size in bytes and last modification (ns since the epoch), as opened.
+    public let size: Int
+    public let modified: Int64
 
     public init(path: String) throws(ModelError) {
         self.path = path
@@ -39,6 +41,7 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw ModelError(.missingFile, "cannot stat model.safetensors", location: path) }
         size = Int(st.st_size)
+        modified = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
         guard size >= 8 else {
             throw ModelError(.invalidWeights, "file is \(size) bytes, too short for a safetensors header", location: path)
         }
@@ -58,6 +61,12 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
 
     /// The tensor's bytes, valid as long as this file object lives.
     public func bytes(_ info: TensorInfo) -> UnsafeRawPointer { base + info.range.lowerBound }
+
+    /// FNV-1a of the header (its length and JSON: every tensor's name, dtype, shape and offsets).
+    public var headerDigest: UInt64 {
+        let length = 8 + Int(base.loadUnaligned(as: UInt64.self).littleEndian)
+        return fnv1a(UnsafeRawBufferPointer(start: base, count: length))
+    }
 
     /// Ask the kernel to start reading the whole file now, so the first batch does not wait on page
     /// faults one at a time.
@@ -117,4 +126,11 @@ public final class SafeTensorsFile: @unchecked Sendable {  // immutable after in
         }
         return tensors
     }
+}
+
+/// 64-bit FNV-1a over bytes.
+func fnv1a(_ bytes: UnsafeRawBufferPointer, _ seed: UInt64 = 0xCBF2_9CE4_8422_2325) -> UInt64 {
+    var h = seed
+    for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+    return h
 }

@@ -223,13 +223,15 @@ extension Weights {
     func linear(_ prefix: String, out: Int, in inFeatures: Int, bias: Bool = true, _ make: LinearFactory) -> any LinearKernel {
         let w = tensor("\(prefix).weight", [out, inFeatures])
         let b = bias ? tensor("\(prefix).bias", [out]) : nil
-        return kernel(w, b, make)
+        return kernel("\(prefix).weight", w, b, make)
     }
 
-    /// The kernel `make` builds from w and b; where it keeps a converted copy, the fp32 weight's
-    /// pages in the mapped file are let go (they come back from the page cache if ever read).
-    func kernel(_ w: Tensor, _ b: Tensor?, _ make: LinearFactory) -> any LinearKernel {
-        let kernel = make(w, b)
+    /// The kernel for the weight `name`: of `precision` on its converted weights in `cache` where
+    /// the cache has them, else what `make` builds. Where it keeps a converted copy, the fp32
+    /// weight's pages in the mapped file are let go (they come back from the page cache if read).
+    func kernel(_ name: String, _ w: Tensor, _ b: Tensor?, _ make: LinearFactory) -> any LinearKernel {
+        let kernel = precision.map { $0.linear(w, b, cached: cache?.parts(for: name)) } ?? make(w, b)
+        if let converting = kernel as? any ConvertingLinearKernel { converted.append((name, converting)) }
         if !kernel.readsWeightInPlace { file.release(w.pointer, bytes: w.shape.reduce(4, *)) }
         return kernel
     }

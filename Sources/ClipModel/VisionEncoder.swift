@@ -16,7 +16,8 @@ struct VisionEncoder: Sendable {
         self.config = config
         let conv = w.tensor("vision_model.embeddings.patch_embedding.weight",
                             [D, config.channels, config.patchSize, config.patchSize])
-        patchEmbedding = w.kernel(Tensor(pointer: conv.pointer, shape: [D, config.patchFeatures]), nil, makeLinear)
+        patchEmbedding = w.kernel("vision_model.embeddings.patch_embedding.weight",
+                                  Tensor(pointer: conv.pointer, shape: [D, config.patchFeatures]), nil, makeLinear)
         classEmbedding = w.tensor("vision_model.embeddings.class_embedding", [D])
         positionEmbedding = w.tensor("vision_model.embeddings.position_embedding.weight", [config.positions, D])
         preNorm = w.layerNorm("vision_model.pre_layrnorm", D, eps: eps)  // sic: HF's spelling

@@ -21,8 +21,19 @@ final class Weights: @unchecked Sendable {  // immutable once loading has finish
     private(set) var widened: [UnsafeMutablePointer<Float>] = []
     private(set) var problems: [String] = []
     private let placeholder = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    /// The precision whose kernels `kernel` builds from `cache` where it has them (nil: the
+    /// factory passed to `kernel` decides alone).
+    let precision: Precision?
+    /// Converted weights mapped from a cache file, kept mapped as long as the kernels live.
+    let cache: WeightsCacheFile?
+    /// The kernels that keep converted weights, by weight name, in load order (what a cache stores).
+    var converted: [(String, any ConvertingLinearKernel)] = []
 
-    init(file: SafeTensorsFile) { self.file = file }
+    init(file: SafeTensorsFile, precision: Precision? = nil, cache: WeightsCacheFile? = nil) {
+        self.file = file
+        self.precision = precision
+        self.cache = cache
+    }
 
     deinit {
         for p in widened { p.deallocate() }

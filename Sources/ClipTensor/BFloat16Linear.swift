@@ -5,7 +5,7 @@ import Synchronization
 /// A linear layer in bf16 through oneDNN's matmul: weights converted to bf16 once, in the blocked
 /// layout the primitive asks for; activations converted to bf16 per call; products accumulated and
 /// written in fp32, bias added in fp32. One primitive per row count, created on first use and kept.
-public final class BFloat16Linear: LinearKernel, @unchecked Sendable {
+public final class BFloat16Linear: ConvertingLinearKernel, @unchecked Sendable {
     public let inFeatures: Int
     public let outFeatures: Int
     /// The fp32 weight is read only should oneDNN refuse a row count.
@@ -15,8 +15,9 @@ public final class BFloat16Linear: LinearKernel, @unchecked Sendable {
     private let fp32Weight: UnsafePointer<Float>
     private let bias: UnsafePointer<Float>?
     private let engine: DNNLEngine
-    private let weightDescriptor: dnnl_memory_desc_t
-    private let weights: UnsafeMutableRawPointer  // bf16, in weightDescriptor's layout
+    private let converted: ConvertedWeights  // bf16, in the layout the primitive chose
+    private var weightDescriptor: dnnl_memory_desc_t { converted.descriptor }
+    private var weights: UnsafeMutableRawPointer { converted.data }
     private let primitives = Mutex<[Int: Primitive?]>([:])  // nil: oneDNN refused that row count
     private let loadRows: Int
 
@@ -29,34 +30,31 @@ public final class BFloat16Linear: LinearKernel, @unchecked Sendable {
     public let implementation: String
 
     /// - rows: the row count the weights' layout is chosen for (other counts use the same layout).
+    /// - cached: `convertedParts` of an earlier kernel of the same weight (a mapped cache file that
+    ///   outlives this kernel), used in place when laid out as this CPU's primitive wants; else the
+    ///   weight is converted.
     public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, inFeatures: Int, outFeatures: Int,
-                rows: Int = 4616) throws(DNNLError) {
+                rows: Int = 4616, cached: [UnsafeRawBufferPointer]? = nil) throws(DNNLError) {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         fp32Weight = weight
         self.bias = bias
-        engine = try DNNLEngine.cpu.get()
+        let engine = try DNNLEngine.cpu.get()
+        self.engine = engine
         // Weights are [K, N] to oneDNN; the checkpoint's [out, in] = [N, K] row-major is its "ba".
         let anyLayout = try matrixDescriptor(rows: inFeatures, columns: outFeatures, dnnl_bf16, tag: dnnl_format_tag_any)
         let first = try Primitive(engine, rows: rows, inFeatures, outFeatures, weights: anyLayout, bias: bias != nil)
-        weightDescriptor = first.weightDescriptor
         implementation = first.implementation
-        let size = withUnsafePointer(to: weightDescriptor) { dnnl_memory_desc_get_size($0) }
-        weights = .allocate(byteCount: size, alignment: 64)
-        do {
+        converted = try ConvertedWeights(first.weightDescriptor, cached: cached) { (data) throws(DNNLError) in
             let source = try matrixDescriptor(rows: inFeatures, columns: outFeatures, dnnl_f32, tag: dnnl_ba)
-            try reorder(from: source, UnsafeMutableRawPointer(mutating: weight), to: weightDescriptor, weights, engine)
-        } catch {
-            weights.deallocate()
-            throw error
+            try reorder(from: source, UnsafeMutableRawPointer(mutating: weight), to: first.weightDescriptor, data, engine)
         }
         loadRows = rows
         primitives.withLock { $0[rows] = first }
     }
 
-    deinit {
-        weights.deallocate()
-    }
+    public var convertedParts: [UnsafeRawBufferPointer] { converted.parts }
+    public var runsOnGivenParts: Bool { converted.borrowed }
 
     public func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int) {
         guard rows > 0 else { return }

@@ -1,4 +1,9 @@
 import CDNNL
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// A oneDNN call that did not succeed: which call, and oneDNN's status code.
 public struct DNNLError: Error, CustomStringConvertible {
@@ -134,4 +139,67 @@ func execute(_ primitive: dnnl_primitive_t?, _ arguments: [(Int32, dnnl_memory_d
 public var cpuHasVNNI: Bool {
     let isa = dnnl_get_effective_cpu_isa().rawValue
     return [dnnl_cpu_isa_avx512_core_vnni, dnnl_cpu_isa_avx2_vnni].contains { isa & $0.rawValue == $0.rawValue }
+}
+
+/// oneDNN's version and the instruction set it runs on here: converted weights cached by one are
+/// laid out for it (a cache key).
+public var oneDNNIdentity: String {
+    let v = dnnl_version().pointee
+    return "oneDNN \(v.major).\(v.minor).\(v.patch) isa 0x\(String(dnnl_get_effective_cpu_isa().rawValue, radix: 16))"
+}
+
+/// Converted weights: the layout's descriptor (as bytes, for `convertedParts`) and the data, in
+/// memory of their own or borrowed from cached parts (a mapped file that outlives the kernel).
+final class ConvertedWeights: @unchecked Sendable {  // immutable after init
+    let descriptor: dnnl_memory_desc_t
+    let data: UnsafeMutableRawPointer
+    let size: Int
+    let borrowed: Bool
+    private let descriptorBytes: UnsafeMutableRawBufferPointer
+
+    /// The data part of `cached` if its descriptor is `descriptor` (the layout this CPU's
+    /// primitive chose), its size fits, and it is 64-byte aligned; else fresh memory that `fill`
+    /// writes.
+    init(_ descriptor: dnnl_memory_desc_t, cached: [UnsafeRawBufferPointer]?,
+         fill: (UnsafeMutableRawPointer) throws(DNNLError) -> Void) throws(DNNLError) {
+        var chosen = descriptor
+        self.descriptor = descriptor
+        let size = dnnl_memory_desc_get_size(&chosen)
+        self.size = size
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: MemoryLayout<dnnl_memory_desc_t>.size, alignment: 16)
+        withUnsafeBytes(of: descriptor) { bytes.copyMemory(from: $0) }
+        descriptorBytes = bytes
+        if let cached, cached.count >= 2, cached[0].count == MemoryLayout<dnnl_memory_desc_t>.size,
+           cached[1].count == size, let base = cached[1].baseAddress, Int(bitPattern: base) % 64 == 0 {
+            var stored = cached[0].loadUnaligned(as: dnnl_memory_desc_t.self)
+            if dnnl_memory_desc_equal(&stored, &chosen) != 0 {
+                data = UnsafeMutableRawPointer(mutating: base)  // read only: oneDNN never writes weights
+                borrowed = true
+                return
+            }
+        }
+        // Pages of its own (not the heap), so that a model dropped for a cached copy gives them back.
+        guard let mapped = mmap(nil, max(size, 1), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              mapped != MAP_FAILED else {
+            bytes.deallocate()
+            throw DNNLError(call: "mmap(\(size) bytes for converted weights)", status: dnnl_out_of_memory)
+        }
+        do { try fill(mapped) } catch {
+            munmap(mapped, max(size, 1))
+            bytes.deallocate()
+            throw error
+        }
+        data = mapped
+        borrowed = false
+    }
+
+    deinit {
+        if !borrowed { munmap(data, max(size, 1)) }
+        descriptorBytes.deallocate()
+    }
+
+    /// [descriptor, data] as `ConvertingLinearKernel.convertedParts` lists them.
+    var parts: [UnsafeRawBufferPointer] {
+        [UnsafeRawBufferPointer(descriptorBytes), UnsafeRawBufferPointer(start: data, count: size)]
+    }
 }

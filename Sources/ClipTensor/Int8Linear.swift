@@ -12,9 +12,9 @@ import Synchronization
 /// oneDNN 2.6 takes output scales per column only. A per-row multiplier as a binary post-op drops
 /// a 2-D matmul to its reference kernel (hundreds of times slower); posed in 3-D ([1, M, K] x
 /// [1, K, N], where the rows are the "channel" dimension) it stays in the JIT kernel, but with the
-/// bias, activation or residual as post-ops too each matmul ran 10-40% slower than the plain int32
-/// product plus this pass (measured at ViT-L shapes), so the product stays plain.
-public final class Int8Linear: LinearKernel, @unchecked Sendable {
+/// bias, activation or residual as post-ops too each matmul ran 13-29% slower in the model than
+/// the plain int32 product plus this pass, so the product stays plain.
+public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
     public let inFeatures: Int
     public let outFeatures: Int
     /// The fp32 weight is read only should oneDNN refuse a row count.
@@ -24,10 +24,12 @@ public final class Int8Linear: LinearKernel, @unchecked Sendable {
     private let fp32Weight: UnsafePointer<Float>
     private let bias: UnsafePointer<Float>?
     private let engine: DNNLEngine
-    private let weightDescriptor: dnnl_memory_desc_t
-    private let weights: UnsafeMutableRawPointer  // s8, in weightDescriptor's layout
+    private let converted: ConvertedWeights  // s8, in the layout the primitive chose
+    private var weightDescriptor: dnnl_memory_desc_t { converted.descriptor }
+    private var weights: UnsafeMutableRawPointer { converted.data }
     /// The weights' scales, one per output channel: w[o, :] ≈ q[o, :] * weightScales[o].
-    public let weightScales: UnsafeMutablePointer<Float>
+    public let weightScales: UnsafePointer<Float>
+    private let ownsScales: Bool
     private let primitives = Mutex<[Int: Int8Primitive?]>([:])  // nil: oneDNN refused that row count
     private let loadRows: Int
     private let threads: Int
@@ -39,42 +41,58 @@ public final class Int8Linear: LinearKernel, @unchecked Sendable {
     public let implementation: String
 
     /// - rows: the row count the weights' layout is chosen for (other counts use the same layout).
+    /// - cached: `convertedParts` of an earlier kernel of the same weight (a mapped cache file that
+    ///   outlives this kernel), used in place when laid out as this CPU's primitive wants; else the
+    ///   weight is quantized.
     public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, inFeatures: Int, outFeatures: Int,
-                rows: Int = 4616, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws(DNNLError) {
+                rows: Int = 4616, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                cached: [UnsafeRawBufferPointer]? = nil) throws(DNNLError) {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         self.threads = threads
         fp32Weight = weight
         self.bias = bias
-        engine = try DNNLEngine.cpu.get()
+        let engine = try DNNLEngine.cpu.get()
+        self.engine = engine
         let anyLayout = try matrixDescriptor(rows: inFeatures, columns: outFeatures, dnnl_s8, tag: dnnl_format_tag_any)
         let first = try Int8Primitive(engine, rows: rows, inFeatures, outFeatures, weights: anyLayout)
-        weightDescriptor = first.weightDescriptor
         implementation = first.implementation
+        let scalesSize = outFeatures * MemoryLayout<Float>.size
+        let cachedScales = cached.flatMap { $0.count == 3 && $0[2].count == scalesSize ? $0[2].baseAddress : nil }
         // Quantized [out, in] row-major, which is [K, N] "ba" to oneDNN, then reordered into the
         // chosen layout (which may carry the compensation oneDNN needs for signed sources).
-        let plain = UnsafeMutablePointer<Int8>.allocate(capacity: inFeatures * outFeatures)
-        defer { plain.deallocate() }
-        weightScales = .allocate(capacity: outFeatures)
-        quantizeRows(plain, scales: weightScales, weight, rows: outFeatures, columns: inFeatures, workers: threads)
-        let size = withUnsafePointer(to: weightDescriptor) { dnnl_memory_desc_get_size($0) }
-        weights = .allocate(byteCount: size, alignment: 64)
-        do {
+        let scales = UnsafeMutablePointer<Float>.allocate(capacity: outFeatures)
+        converted = try ConvertedWeights(first.weightDescriptor, cached: cachedScales == nil ? nil : cached) {
+            (data) throws(DNNLError) in
+            let plain = UnsafeMutablePointer<Int8>.allocate(capacity: inFeatures * outFeatures)
+            defer { plain.deallocate() }
+            quantizeRows(plain, scales: scales, weight, rows: outFeatures, columns: inFeatures, workers: threads)
             let source = try matrixDescriptor(rows: inFeatures, columns: outFeatures, dnnl_s8, tag: dnnl_ba)
-            try reorder(from: source, UnsafeMutableRawPointer(plain), to: weightDescriptor, weights, engine)
-        } catch {
-            weights.deallocate()
-            weightScales.deallocate()
-            throw error
+            try reorder(from: source, UnsafeMutableRawPointer(plain), to: first.weightDescriptor, data, engine)
+        }
+        if converted.borrowed, let cachedScales, Int(bitPattern: cachedScales) % MemoryLayout<Float>.alignment == 0 {
+            scales.deallocate()
+            weightScales = cachedScales.assumingMemoryBound(to: Float.self)
+            ownsScales = false
+        } else {
+            if converted.borrowed, let cachedScales {  // unaligned: copied
+                scales.update(from: cachedScales.assumingMemoryBound(to: Float.self), count: outFeatures)
+            }
+            weightScales = UnsafePointer(scales)
+            ownsScales = true
         }
         loadRows = rows
         primitives.withLock { $0[rows] = first }
     }
 
     deinit {
-        weights.deallocate()
-        weightScales.deallocate()
+        if ownsScales { weightScales.deallocate() }
     }
+
+    public var convertedParts: [UnsafeRawBufferPointer] {
+        converted.parts + [UnsafeRawBufferPointer(start: weightScales, count: outFeatures * MemoryLayout<Float>.size)]
+    }
+    public var runsOnGivenParts: Bool { converted.borrowed }
 
     public func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int) {
         run(y, x, rows: rows, sums: y, adding: false)

@@ -18,6 +18,17 @@ public protocol LinearKernel: Sendable {
                      scratch: UnsafeMutablePointer<Float>, threads: Int)
 }
 
+/// A linear kernel that keeps a converted copy of its weights (bf16, int8), which a cache file
+/// can store and give back to a later load (`convertedParts`, and the kernels' `cached:`
+/// initializers), so that processes on one host map one copy instead of converting their own.
+public protocol ConvertingLinearKernel: LinearKernel {
+    /// The converted weights as a cache stores them: the oneDNN layout's descriptor, the weights
+    /// in that layout, then any scales. Valid as long as the kernel lives.
+    var convertedParts: [UnsafeRawBufferPointer] { get }
+    /// Whether the kernel runs on parts it was given (a mapped cache) rather than its own copy.
+    var runsOnGivenParts: Bool { get }
+}
+
 extension LinearKernel {
     public var readsWeightInPlace: Bool { true }
 

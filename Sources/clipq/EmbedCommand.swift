@@ -107,6 +107,21 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Linear layers in fp32 (OpenBLAS), bf16 or int8 (oneDNN; fp32 where the CPU lacks AVX-512 BF16, or VNNI for int8). Env CLIPQ_PRECISION.")
     var precision: Precision?
 
+    @Option(help: "Where bf16 and int8 weights are kept once converted, mapped by the next load and shared by the workers of a host: auto (beside model.safetensors, else $XDG_CACHE_HOME/clipq or ~/.cache/clipq), off, or a directory. Env CLIPQ_WEIGHTS_CACHE.")
+    var weightsCache: String = env("CLIPQ_WEIGHTS_CACHE") ?? "auto"
+
+    /// `--weights-cache` as the model loader takes it.
+    var cache: WeightsCache {
+        switch weightsCache {
+        case "off": return .off
+        case "auto":
+            let home = env("XDG_CACHE_HOME").map { URL(fileURLWithPath: $0) }
+                ?? env("HOME").map { URL(fileURLWithPath: $0).appendingPathComponent(".cache") }
+            return .auto(fallback: home?.appendingPathComponent("clipq"))
+        default: return .directory(URL(fileURLWithPath: weightsCache))
+        }
+    }
+
     var directory: URL { URL(fileURLWithPath: model) }
 
     func preparer() throws -> RowPreparer {
@@ -133,7 +148,19 @@ struct ModelOptions: ParsableArguments {
     }
 
     func embedder() throws -> Embedder {
-        let encoder = try CLIPModel.load(directory: directory, makeLinear: try availablePrecision(precision).linearFactory)
-        return Embedder(encoder: encoder, preparer: try preparer(), maxBatch: maxBatch)
+        try loadedEmbedder().embedder
+    }
+
+    /// The embedder, and in words where its converted weights came from (nil for fp32).
+    func loadedEmbedder() throws -> (embedder: Embedder, weights: String?) {
+        let encoder = try CLIPModel.load(directory: directory, precision: try availablePrecision(precision), weightsCache: cache)
+        let weights: String?
+        switch encoder.convertedWeights {
+        case .none: weights = nil
+        case .converted(let why): weights = "converted at load, not cached" + (why.isEmpty ? "" : " (\(why))")
+        case .mapped(let path, nil): weights = "mapped from \(path)"
+        case .mapped(let path, let why?): weights = "converted and cached to \(path) (the cache was \(why)), mapped from it"
+        }
+        return (Embedder(encoder: encoder, preparer: try preparer(), maxBatch: maxBatch), weights)
     }
 }

@@ -56,7 +56,7 @@ struct WorkerCommand: ParsableCommand {
             JSONLogHandler(level: Logger.Level(rawValue: logLevel) ?? .info, metadata: ["worker": .string(Worker.defaultID)])
         }
         sendWarnings { log.warning("\($0)", metadata: ["event": "warning"]) }  // the model's, e.g. a bf16 fallback
-        let embedder = try model.embedder()
+        let (embedder, weights) = try model.loadedEmbedder()
         var settings = WorkerSettings(
             link: BrokerLink.Configuration(
                 settings: try broker.settings(connectionName: "clipq worker \(Worker.defaultID)"), topology: broker.topology,
@@ -88,6 +88,7 @@ struct WorkerCommand: ParsableCommand {
             "queue": .string(broker.queue), "version": .string(clipqVersion),
         ]
         if let http { started["http_port"] = .stringConvertible(Int(http.port)) }
+        if let weights { started["weights"] = .string(weights) }  // bf16/int8: converted, or mapped from the cache
         log.info("started", metadata: started)
         worker.start()
         stop.wait()

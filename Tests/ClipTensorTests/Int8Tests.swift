@@ -197,6 +197,36 @@ final class Int8Tests: XCTestCase {
         }
     }
 
+    /// A kernel given another's converted parts (as a cache file gives them back) runs on them in
+    /// place, with the same results; parts that do not fit are ignored and the weight quantized.
+    func testAKernelRunsOnCachedPartsThatFitAndIgnoresOthers() throws {
+        guard cpuHasVNNI else { throw XCTSkip("no VNNI") }
+        let inF = 40, outF = 24, rows = 5
+        let w = random(outF * inF), b = random(outF), x = random(rows * inF)
+        let wp = UnsafeMutablePointer<Float>.allocate(capacity: w.count), bp = UnsafeMutablePointer<Float>.allocate(capacity: b.count)
+        defer { wp.deallocate(); bp.deallocate() }
+        wp.update(from: w, count: w.count)
+        bp.update(from: b, count: b.count)
+        let original = try Int8Linear(weight: wp, bias: UnsafePointer(bp), inFeatures: inF, outFeatures: outF, rows: 8)
+        XCTAssertFalse(original.runsOnGivenParts)
+        XCTAssertEqual(original.convertedParts.count, 3)
+        let reused = try Int8Linear(weight: wp, bias: UnsafePointer(bp), inFeatures: inF, outFeatures: outF, rows: 8,
+                                    cached: original.convertedParts)
+        XCTAssertTrue(reused.runsOnGivenParts)
+        var want = [Float](repeating: .nan, count: rows * outF), got = want
+        original.apply(&want, x, rows: rows)
+        reused.apply(&got, x, rows: rows)
+        XCTAssertEqual(got, want)
+        let parts = original.convertedParts
+        for bad in [Array(parts.prefix(2)), [parts[0], UnsafeRawBufferPointer(rebasing: parts[1].dropLast(64)), parts[2]]] {
+            let converted = try Int8Linear(weight: wp, bias: UnsafePointer(bp), inFeatures: inF, outFeatures: outF, rows: 8,
+                                           cached: bad)
+            XCTAssertFalse(converted.runsOnGivenParts)
+            converted.apply(&got, x, rows: rows)
+            XCTAssertEqual(got, want)
+        }
+    }
+
     func testLargeInputsDoNotOverflowTheSums() throws {
         guard cpuHasVNNI else { throw XCTSkip("no VNNI") }
         // Every product at +-127 x 127 over K = 4096 (the ViT-L MLP's fc2): |sum| = 66 M, far from
