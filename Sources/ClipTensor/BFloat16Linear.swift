@@ -18,13 +18,10 @@ public final class BFloat16Linear: ConvertingLinearKernel, @unchecked Sendable {
     private let converted: ConvertedWeights  // bf16, in the layout the primitive chose
     private var weightDescriptor: dnnl_memory_desc_t { converted.descriptor }
     private var weights: UnsafeMutableRawPointer { converted.data }
-    private let primitives = Mutex<[Int: Primitive?]>([:])  // nil: oneDNN refused that row count
-    private let loadRows: Int
+    private let primitives: PrimitivesByRowCount<Primitive>
 
-    /// Row counts with a primitive kept, per layer. Texts bring a new row count with almost every
-    /// batch (the sum of their lengths); oneDNN's own primitive cache (1024 shapes, LRU, shared
-    /// by all layers) makes recreating an evicted one cheap, so this only bounds memory.
-    public static let keptRowCounts = 16
+    /// Row counts with a primitive kept, per layer.
+    public static var keptRowCounts: Int { PrimitivesByRowCount<Primitive>.kept }
 
     /// The matmul's name in oneDNN (e.g. "brg:avx512_core_bf16"), for the benchmark's log.
     public let implementation: String
@@ -49,8 +46,7 @@ public final class BFloat16Linear: ConvertingLinearKernel, @unchecked Sendable {
             let source = try matrixDescriptor(rows: inFeatures, columns: outFeatures, dnnl_f32, tag: dnnl_ba)
             try reorder(from: source, UnsafeMutableRawPointer(mutating: weight), to: first.weightDescriptor, data, engine)
         }
-        loadRows = rows
-        primitives.withLock { $0[rows] = first }
+        primitives = PrimitivesByRowCount(loadRows: rows, first)
     }
 
     public var convertedParts: [UnsafeRawBufferPointer] { converted.parts }
@@ -75,19 +71,10 @@ public final class BFloat16Linear: ConvertingLinearKernel, @unchecked Sendable {
 
     /// The primitive for `rows`, created with the weights' layout fixed to the one chosen at load.
     private func primitive(rows: Int) -> Primitive? {
-        primitives.withLock { cache in
-            if let known = cache[rows] { return known }
-            if cache.count >= Self.keptRowCounts, let evicted = cache.keys.first(where: { $0 != loadRows }) {
-                cache[evicted] = nil
-            }
-            let made = try? Primitive(engine, rows: rows, inFeatures, outFeatures, weights: weightDescriptor, bias: bias != nil)
-            if made == nil {
-                warnOnce("oneDNN refused a bf16 matmul of \(rows) x \(inFeatures) -> \(outFeatures); that shape runs in fp32")
-                cache[rows] = .some(nil)
-                return nil
-            }
-            cache[rows] = made
-            return made
+        primitives.primitive(rows: rows) {
+            try Primitive(engine, rows: rows, inFeatures, outFeatures, weights: weightDescriptor, bias: bias != nil)
+        } refused: {
+            warnOnce("oneDNN refused a bf16 matmul of \(rows) x \(inFeatures) -> \(outFeatures); that shape runs in fp32")
         }
     }
 }

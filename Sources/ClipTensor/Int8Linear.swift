@@ -30,12 +30,11 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
     /// The weights' scales, one per output channel: w[o, :] ≈ q[o, :] * weightScales[o].
     public let weightScales: UnsafePointer<Float>
     private let ownsScales: Bool
-    private let primitives = Mutex<[Int: Int8Primitive?]>([:])  // nil: oneDNN refused that row count
-    private let loadRows: Int
+    private let primitives: PrimitivesByRowCount<Int8Primitive>
     private let threads: Int
 
-    /// Row counts with a primitive kept, per layer (as `BFloat16Linear.keptRowCounts`).
-    public static let keptRowCounts = 16
+    /// Row counts with a primitive kept, per layer.
+    public static var keptRowCounts: Int { PrimitivesByRowCount<Int8Primitive>.kept }
 
     /// The matmul's name in oneDNN (e.g. "brg:avx512_core_vnni"), for the benchmark's log.
     public let implementation: String
@@ -81,8 +80,7 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
             weightScales = UnsafePointer(scales)
             ownsScales = true
         }
-        loadRows = rows
-        primitives.withLock { $0[rows] = first }
+        primitives = PrimitivesByRowCount(loadRows: rows, first)
     }
 
     deinit {
@@ -238,19 +236,10 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
 
     /// The primitive for `rows`, created with the weights' layout fixed to the one chosen at load.
     private func primitive(rows: Int) -> Int8Primitive? {
-        primitives.withLock { cache in
-            if let known = cache[rows] { return known }
-            if cache.count >= Self.keptRowCounts, let evicted = cache.keys.first(where: { $0 != loadRows }) {
-                cache[evicted] = nil
-            }
-            let made = try? Int8Primitive(engine, rows: rows, inFeatures, outFeatures, weights: weightDescriptor)
-            if made == nil {
-                warnOnce("oneDNN refused an int8 matmul of \(rows) x \(inFeatures) -> \(outFeatures); that shape runs in fp32")
-                cache[rows] = .some(nil)
-                return nil
-            }
-            cache[rows] = made
-            return made
+        primitives.primitive(rows: rows) {
+            try Int8Primitive(engine, rows: rows, inFeatures, outFeatures, weights: weightDescriptor)
+        } refused: {
+            warnOnce("oneDNN refused an int8 matmul of \(rows) x \(inFeatures) -> \(outFeatures); that shape runs in fp32")
         }
     }
 }
