@@ -25,16 +25,21 @@ public final class CLIPModel: Sendable {
         directory: URL, maxImagesPerPass: Int = 8, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
         makeLinear: @escaping LinearFactory = sgemmLinearFactory
     ) throws(ModelError) -> CLIPModel {
+        let (config, file) = try openCheckpoint(directory)
+        file.prefetch()
+        return try CLIPModel(config: config, file: file, maxImagesPerPass: maxImagesPerPass, threads: threads,
+                             makeLinear: makeLinear)
+    }
+
+    /// `directory/config.json` read and `directory/model.safetensors` mapped.
+    private static func openCheckpoint(_ directory: URL) throws(ModelError) -> (CLIPConfig, SafeTensorsFile) {
         let config = try CLIPConfig.load(from: directory.appendingPathComponent("config.json"))
         let weightsPath = directory.appendingPathComponent("model.safetensors").path
         guard FileManager.default.fileExists(atPath: weightsPath) else {
             throw ModelError(.missingFile, "model.safetensors is missing (only single-file safetensors checkpoints are read)",
                              location: weightsPath)
         }
-        let file = try SafeTensorsFile(path: weightsPath)
-        file.prefetch()
-        return try CLIPModel(config: config, file: file, maxImagesPerPass: maxImagesPerPass, threads: threads,
-                             makeLinear: makeLinear)
+        return (config, try SafeTensorsFile(path: weightsPath))
     }
 
     /// Loads the model in `precision` (as this CPU runs it: see `Precision.available`), its
@@ -45,13 +50,7 @@ public final class CLIPModel: Sendable {
         directory: URL, precision: Precision, weightsCache: WeightsCache, maxImagesPerPass: Int = 8,
         threads: Int = ProcessInfo.processInfo.activeProcessorCount
     ) throws(ModelError) -> CLIPModel {
-        let config = try CLIPConfig.load(from: directory.appendingPathComponent("config.json"))
-        let weightsPath = directory.appendingPathComponent("model.safetensors").path
-        guard FileManager.default.fileExists(atPath: weightsPath) else {
-            throw ModelError(.missingFile, "model.safetensors is missing (only single-file safetensors checkpoints are read)",
-                             location: weightsPath)
-        }
-        let file = try SafeTensorsFile(path: weightsPath)
+        let (config, file) = try openCheckpoint(directory)
         func build(_ cache: WeightsCacheFile?, _ origin: ConvertedWeightsOrigin) throws(ModelError) -> CLIPModel {
             try CLIPModel(config: config, file: file, maxImagesPerPass: maxImagesPerPass, threads: threads,
                           makeLinear: precision.linearFactory, precision: precision, cache: cache, origin: origin)

@@ -4,6 +4,7 @@ import ClipModel
 import ClipSchema
 import ClipTensor
 import ClipText
+import func ClipWorker.residentMemory
 import Foundation
 
 struct BenchCommand: ParsableCommand {
@@ -229,7 +230,7 @@ struct BenchCommand: ParsableCommand {
                           [("precision", .string(p)), ("around_ms", number(around)), ("encode_ms", number(encode))])
         }
 
-        let memory = residentMemory()
+        let memory = residentMemory() ?? (0, 0)
         report.record("memory", p, "\(memory.current >> 20) MiB resident now, \(memory.peak >> 20) MiB peak",
                       [("precision", .string(p)), ("rss_mib", .number(Double(memory.current >> 20))),
                        ("peak_rss_mib", .number(Double(memory.peak >> 20)))])
@@ -270,18 +271,6 @@ struct BenchCommand: ParsableCommand {
         let perLayer = 2 * T * (4 * D * D + 2 * D * I) + 4 * T * T * D
         return Double(tower.layers) * perLayer + extra
     }
-}
-
-/// VmRSS and VmHWM from /proc/self/status, in bytes.
-func residentMemory() -> (current: Int, peak: Int) {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0) }
-    func field(_ name: String) -> Int {
-        for line in status.split(separator: "\n") where line.hasPrefix(name) {
-            return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
-        }
-        return 0
-    }
-    return (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// Starts VmHWM again from the current RSS (Linux: "5" to clear_refs), so that each precision's

@@ -2,6 +2,7 @@ import ArgumentParser
 import ClipAMQP
 import ClipClient
 import ClipSchema
+import ClipWorker
 import Foundation
 
 /// `clipq bench-load`: several publishers against running workers, every request accounted
@@ -263,7 +264,7 @@ private final class MemorySampler: @unchecked Sendable {
         guard !pids.isEmpty else { return }
         Thread { [self] in
             while !lock.withLock({ stopped }) {
-                for pid in pids { if let bytes = residentBytes(pid) { lock.withLock { samples[pid, default: []].append(bytes) } } }
+                for pid in pids { if let bytes = residentMemory(pid: pid)?.current { lock.withLock { samples[pid, default: []].append(bytes) } } }
                 Thread.sleep(forTimeInterval: 0.25)
             }
         }.start()
@@ -283,15 +284,6 @@ private final class MemorySampler: @unchecked Sendable {
             }
         }
     }
-}
-
-/// A process's resident memory (VmRSS), or nil once it is gone.
-func residentBytes(_ pid: Int32) -> Int? {
-    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-        let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
-    else { return nil }
-    return kilobytes * 1024
 }
 
 /// The value below which a fraction `q` of the values lie (nearest rank).

@@ -2,6 +2,7 @@ import ClipAMQP
 import ClipClient
 import ClipSchema
 import ClipTestSupport
+import ClipWorker
 import Foundation
 import XCTest
 
@@ -52,7 +53,7 @@ final class FaultTests: XCTestCase {
     /// Memory after the run against memory once warm: a bound with room for allocator noise,
     /// far below what a per-request leak over hundreds of requests would add.
     private func assertMemoryFlat(_ warm: Int?, _ pid: Int32, file: StaticString = #filePath, line: UInt = #line) {
-        guard let warm, let end = residentBytes(pid) else { return XCTFail("no /proc/\(pid)/status", file: file, line: line) }
+        guard let warm, let end = residentMemory(pid: pid)?.current else { return XCTFail("no /proc/\(pid)/status", file: file, line: line) }
         print("worker RSS \(name): warm \(warm >> 20) MiB, end \(end >> 20) MiB")
         XCTAssertLessThan(end, warm + warm / 4 + (16 << 20), "worker memory grew", file: file, line: line)
     }
@@ -139,7 +140,7 @@ final class FaultTests: XCTestCase {
         let worker = try WorkerProcess(broker: broker, topology: topology, arguments: Self.busy)
         try ledger.publish(Self.requests(100, "before."))
         try awaitReplies(ledger, 10)
-        let warm = residentBytes(worker.process.processIdentifier)
+        let warm = residentMemory(pid: worker.process.processIdentifier)?.current
         // The broker goes down and comes back while the worker answers and the ledger publishes.
         let restarted = DispatchSemaphore(value: 0)
         let broker = broker!
@@ -167,7 +168,7 @@ final class FaultTests: XCTestCase {
         let worker = try WorkerProcess(broker: broker, topology: topology, arguments: Self.busy)
         try ledger.publish(Self.requests(200, "c."))
         try awaitReplies(ledger, 10)
-        let warm = residentBytes(worker.process.processIdentifier)
+        let warm = residentMemory(pid: worker.process.processIdentifier)?.current
         for closure in 1...3 {
             XCTAssertTrue(worker.waitForLog(containing: #""event":"connected""#, count: closure, timeout: .seconds(30)))
             for pid in try connections(named: "clipq worker") { try broker.ctl(["close_connection", pid, "fault test"]) }

@@ -183,12 +183,3 @@ struct Tally: CustomStringConvertible {
             + "accounted elsewhere \(published.filter { replies[$0] == nil && elsewhere.contains($0) }.count), lost \(lost.count), duplicate replies \(duplicates), republished \(republished.count)"
     }
 }
-
-/// Resident memory of a process, from /proc (nil once it is gone).
-func residentBytes(_ pid: Int32) -> Int? {
-    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-        let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "")
-    else { return nil }
-    return kilobytes * 1024
-}
