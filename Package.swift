@@ -1,7 +1,7 @@
 // swift-tools-version: 6.0
 // clipq: CLIP embeddings over RabbitMQ. Module layout: ../shared/DESIGN.md §5.
 // Dependencies point down: C shims -> ClipSchema/ClipImage/ClipText/ClipTensor -> ClipModel
-// -> ClipBatch/ClipAMQP -> ClipWorker -> clipq.
+// -> ClipBatch/ClipAMQP/ClipPipeline -> ClipClient/ClipWorker/ClipJobs -> clipq.
 import PackageDescription
 
 /// A system library shim: a module map and one header over a Debian package, no logic.
@@ -51,15 +51,17 @@ let package = Package(
         .target(name: "ClipAMQP", dependencies: ["CRabbitMQ"]),
 
         .target(name: "ClipClient", dependencies: ["ClipAMQP", "ClipSchema"]),
+        // Rows to embeddings in process: ingest, tokenizer, the encoder seam (worker and jobs share it).
+        .target(name: "ClipPipeline", dependencies: ["ClipSchema", "ClipImage", "ClipText", "ClipModel"]),
         .target(
             name: "ClipWorker",
             dependencies: [
-                "ClipSchema", "ClipImage", "ClipText", "ClipModel", "ClipBatch", "ClipAMQP",
+                "ClipSchema", "ClipImage", "ClipPipeline", "ClipBatch", "ClipAMQP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
-        .target(name: "ClipJobs", dependencies: ["ClipWorker", "ClipSchema", "ClipAMQP", "ClipTensor"]),
+        .target(name: "ClipJobs", dependencies: ["ClipPipeline", "ClipClient", "ClipSchema", "ClipAMQP", "ClipTensor"]),
 
         // The kernels are hot loops over SIMD types, which run ~100x slower unoptimized: keep them
         // optimized in debug builds too, so that the tests (which run a real model) stay fast.
@@ -84,19 +86,21 @@ let package = Package(
         ),
 
         // Real peers for tests: a private RabbitMQ broker, an HTTP server on loopback, the tiny model.
-        .target(name: "ClipTestSupport", dependencies: ["ClipWorker"], path: "Tests/Support"),
+        .target(name: "ClipTestSupport", path: "Tests/Support"),
+        .target(name: "ClipModelTestSupport", dependencies: ["ClipPipeline"], path: "Tests/ModelSupport"),
 
         .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CDNNL", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
         .testTarget(name: "ClipTextTests", dependencies: ["ClipText"]),
         .testTarget(name: "ClipBatchTests", dependencies: ["ClipBatch"]),
+        .testTarget(name: "ClipPipelineTests", dependencies: ["ClipPipeline", "ClipModelTestSupport"]),
         .testTarget(
             name: "ClipWorkerTests",
-            dependencies: ["ClipWorker", "ClipTestSupport", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "ClipJobsTests", dependencies: ["ClipJobs", "ClipTestSupport"]),
+            dependencies: ["ClipWorker", "ClipTestSupport", "ClipModelTestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "ClipJobsTests", dependencies: ["ClipJobs", "ClipModelTestSupport"]),
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
-        .testTarget(name: "ClipqTests", dependencies: ["clipq", "ClipTestSupport", "ClipAMQP", "ClipSchema", "ClipWorker", "ClipClient", "ClipJobs", "ClipImage"]),
+        .testTarget(name: "ClipqTests", dependencies: ["clipq", "ClipTestSupport", "ClipModelTestSupport", "ClipAMQP", "ClipSchema", "ClipPipeline", "ClipWorker", "ClipClient", "ClipJobs", "ClipImage"]),
         .testTarget(name: "ClipImageTests", dependencies: ["ClipImage", "ClipTestSupport"]),
         .testTarget(name: "ClipTensorTests", dependencies: ["ClipTensor"]),
         .testTarget(name: "ClipModelTests", dependencies: ["ClipModel", "ClipTensor"]),

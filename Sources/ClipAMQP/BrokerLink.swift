@@ -1,74 +1,9 @@
 import Foundation
 
-/// Identifies a delivery across reconnects: delivery tags are only meaningful on the
-/// connection (generation) that delivered them.
-public struct DeliveryID: Hashable, Sendable, CustomStringConvertible {
-    public var generation: Int
-    public var tag: UInt64
-    public var description: String { "\(generation).\(tag)" }
-
-    public init(generation: Int, tag: UInt64) {
-        self.generation = generation
-        self.tag = tag
-    }
-}
-
-/// A message to publish as part of finishing a delivery.
-public struct OutgoingMessage: Sendable {
-    public var exchange: String
-    public var routingKey: String
-    public var body: [UInt8]
-    public var properties: AMQPProperties
-    public var mandatory: Bool
-
-    public init(exchange: String = "", routingKey: String, body: [UInt8], properties: AMQPProperties, mandatory: Bool = true) {
-        self.exchange = exchange
-        self.routingKey = routingKey
-        self.body = body
-        self.properties = properties
-        self.mandatory = mandatory
-    }
-}
-
-/// How a delivery ends: publish these messages, and once the broker has confirmed every one,
-/// settle the delivery. A nacked publish requeues the delivery instead, so it is tried again.
-public struct Outcome: Sendable {
-    public enum Settlement: Sendable {
-        case ack
-        /// Give it back to the queue (it counts against the delivery limit).
-        case requeue
-    }
-
-    public var delivery: DeliveryID
-    public var publishes: [OutgoingMessage]
-    public var settlement: Settlement
-
-    public init(delivery: DeliveryID, publishes: [OutgoingMessage], settlement: Settlement = .ack) {
-        self.delivery = delivery
-        self.publishes = publishes
-        self.settlement = settlement
-    }
-}
-
-/// What the link tells its owner besides deliveries (for logs and metrics).
-public enum LinkEvent: Sendable {
-    case connected(generation: Int)
-    /// The connection failed; every delivery of that generation is void (the broker will
-    /// redeliver it) and the link reconnects after `retryIn`.
-    case connectionLost(generation: Int, error: AMQPError, retryIn: Duration)
-    /// A reply could not be routed (its reply queue is gone); the delivery is still settled.
-    case returned(AMQPReturn)
-    case settled(DeliveryID, Outcome.Settlement)
-    /// An outcome arrived for a generation that is gone; it was dropped.
-    case staleOutcome(DeliveryID)
-    case blocked(reason: String)
-    case unblocked
-}
-
 /// The thread that owns the broker connection (DESIGN §3): it consumes, publishes with
 /// confirms, settles deliveries only after their publishes are confirmed, services
 /// heartbeats, and reconnects with backoff. Other threads talk to it through `finish(_:)`.
-public final class BrokerLink: @unchecked Sendable {
+public final class BrokerLink: Transport, @unchecked Sendable {
     public struct Configuration: Sendable {
         public var settings: AMQPSettings
         public var topology: Topology
@@ -89,8 +24,9 @@ public final class BrokerLink: @unchecked Sendable {
     }
 
     private let configuration: Configuration
-    private let onDelivery: @Sendable (DeliveryID, AMQPDelivery) -> Void
-    private let onEvent: @Sendable (LinkEvent) -> Void
+    // Set by `start` before the link thread exists, read only by it afterwards.
+    private var onDelivery: @Sendable (DeliveryID, AMQPDelivery) -> Void = { _, _ in }
+    private var onEvent: @Sendable (LinkEvent) -> Void = { _ in }
 
     /// A pipe whose write end any thread pokes to wake the link thread out of poll().
     private let wakeRead: Int32
@@ -99,6 +35,9 @@ public final class BrokerLink: @unchecked Sendable {
     // Guarded by `lock`:
     private var inbox: [Outcome] = []
     private var stopRequested = false
+    /// When a stop gives up on what is still in flight and closes.
+    private var stopDeadline: ContinuousClock.Instant?
+    private var report = StopReport()
     private var running = false
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
@@ -114,13 +53,8 @@ public final class BrokerLink: @unchecked Sendable {
     private var isBlocked = false
     private var consumerTag: String?
 
-    public init(
-        _ configuration: Configuration, onDelivery: @escaping @Sendable (DeliveryID, AMQPDelivery) -> Void,
-        onEvent: @escaping @Sendable (LinkEvent) -> Void = { _ in }
-    ) {
+    public init(_ configuration: Configuration) {
         self.configuration = configuration
-        self.onDelivery = onDelivery
-        self.onEvent = onEvent
         var fds: [Int32] = [-1, -1]
         _ = pipe(&fds)
         for fd in fds {
@@ -135,7 +69,11 @@ public final class BrokerLink: @unchecked Sendable {
         close(wakeWrite)
     }
 
-    public func start() {
+    public func start(
+        onDelivery: @escaping @Sendable (DeliveryID, AMQPDelivery) -> Void, onEvent: @escaping @Sendable (LinkEvent) -> Void
+    ) {
+        self.onDelivery = onDelivery
+        self.onEvent = onEvent
         let thread = Thread { [self] in
             run()
             lock.withLock { running = false }
@@ -155,16 +93,29 @@ public final class BrokerLink: @unchecked Sendable {
         wake()
     }
 
-    /// Stops consuming, settles what is in flight as outcomes arrive, then closes. Returns
-    /// when the link thread has ended or `timeout` passed (then unsettled deliveries are left
-    /// to the broker, which redelivers them).
-    public func stop(timeout: Duration) -> Bool {
-        lock.withLock { stopRequested = true }
+    /// Stops consuming, settles what is in flight as outcomes arrive, and closes when nothing
+    /// is left or at `deadline`, leaving what is unsettled to the broker, which requeues it.
+    public func stop(deadline: ContinuousClock.Instant) -> StopReport {
+        lock.withLock {
+            stopRequested = true
+            stopDeadline = deadline
+        }
         wake()
-        return finished.wait(timeout: .now() + timeout / .seconds(1)) == .success
+        // The link thread closes at the deadline; a connect stuck in the network gets a moment more.
+        let margin = max(deadline - .now, .zero) + .seconds(2)
+        let closed = finished.wait(timeout: .now() + margin / .seconds(1)) == .success
+        return lock.withLock {
+            var report = report
+            report.drained = report.drained && closed
+            return report
+        }
     }
 
     private var isStopping: Bool { lock.withLock { stopRequested } }
+
+    private var isPastStopDeadline: Bool {
+        lock.withLock { stopDeadline.map { ContinuousClock.now >= $0 } ?? false }
+    }
 
     /// Whether the link thread runs (from `start` until it has closed after `stop`).
     public var isRunning: Bool { lock.withLock { running } }
@@ -223,6 +174,14 @@ public final class BrokerLink: @unchecked Sendable {
             }
             try handleOutcomes(connection)
             if consumerTag == nil && unsettled.isEmpty { return }  // stopped and drained
+            if isPastStopDeadline {
+                // Out of time: closing the channel hands every unacked delivery back to the queue.
+                lock.withLock {
+                    report.requeued += unsettled.count
+                    report.drained = false
+                }
+                return
+            }
             waitForInput(connection, timeout: 100)
             // Drain what arrived; nextEvent with a zero timeout also services heartbeats.
             while let event = try connection.nextEvent(timeout: .zero) {
@@ -316,6 +275,14 @@ public final class BrokerLink: @unchecked Sendable {
         case .requeue: try connection.reject(tag, requeue: true)
         }
         unsettled.remove(tag)
+        if isStopping {
+            lock.withLock {
+                switch settlement {
+                case .ack: report.settled += 1
+                case .requeue: report.requeued += 1
+                }
+            }
+        }
         onEvent(.settled(DeliveryID(generation: generation, tag: tag), settlement))
     }
 

@@ -46,33 +46,65 @@ public final class ClipClient: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let correlationID = UUID().uuidString
+        let until = ContinuousClock.now + timeout
+        try publishUnlocked(body, correlationID: correlationID, deadline: deadline, persistent: persistent)
+        while ContinuousClock.now < until {
+            if let (id, reply) = try nextReplyUnlocked(timeout: .milliseconds(50)), id == correlationID { return reply }
+        }
+        throw ClipClientError(kind: .timeout, message: "no reply within \(timeout)")
+    }
+
+    /// Publishes a request without waiting for its reply (several may be out at once); collect
+    /// the replies with `nextReply`. Returns as soon as the message is written: a refusal by the
+    /// broker (nack, or no queue took it) surfaces from a later `nextReply`.
+    public func publish(_ body: [UInt8], correlationID: String, deadline: Date? = nil, persistent: Bool = true)
+        throws(ClipClientError)
+    {
+        lock.lock()
+        defer { lock.unlock() }
+        try publishUnlocked(body, correlationID: correlationID, deadline: deadline, persistent: persistent)
+    }
+
+    /// The next reply to arrive within `timeout` with its correlation id, or nil.
+    public func nextReply(timeout: Duration) throws(ClipClientError) -> (correlationID: String, reply: ClipReply)? {
+        lock.lock()
+        defer { lock.unlock() }
+        let until = ContinuousClock.now + timeout
+        repeat {
+            if let reply = try nextReplyUnlocked(timeout: min(.milliseconds(50), timeout)) { return reply }
+        } while ContinuousClock.now < until
+        return nil
+    }
+
+    private func publishUnlocked(_ body: [UInt8], correlationID: String, deadline: Date?, persistent: Bool) throws(ClipClientError) {
         var headers: [String: AMQPFieldValue] = [:]
         if let deadline { headers["x-deadline"] = .int(Int64(deadline.timeIntervalSince1970 * 1000)) }
         let properties = AMQPProperties(
             contentType: "application/json", headers: headers, deliveryMode: persistent ? 2 : 1,
             correlationID: correlationID, replyTo: replyQueue)
-        let until = ContinuousClock.now + timeout
         do {
-            let sequence = try connection.publish(routingKey: queue, body: body, properties: properties, mandatory: true)
-            var confirmed = false
-            while ContinuousClock.now < until {
-                switch try connection.nextEvent(timeout: .milliseconds(50)) {
-                case .acked(let s, let multiple)? where s == sequence || (multiple && s > sequence):
-                    confirmed = true
-                case .nacked(let s, _)? where s >= sequence:
-                    throw ClipClientError(kind: .broker, message: "the broker refused the request (nack)")
-                case .returned(let returned)?:
-                    throw ClipClientError(kind: .broker, message: "no queue \(queue) took the request: \(returned.replyText)")
-                case .delivery(let delivery)?:
-                    try connection.ack(delivery.deliveryTag)
-                    guard delivery.properties.correlationID == correlationID else { continue }  // a late reply
-                    return try Self.decode(delivery)
-                default:
-                    continue
-                }
+            _ = try connection.publish(routingKey: queue, body: body, properties: properties, mandatory: true)
+        } catch {
+            throw ClipClientError(kind: .broker, message: error.description)
+        }
+    }
+
+    /// One step of the connection: a reply (acked), nil on anything else; a refused request throws.
+    private func nextReplyUnlocked(timeout: Duration) throws(ClipClientError) -> (correlationID: String, reply: ClipReply)? {
+        do {
+            switch try connection.nextEvent(timeout: timeout) {
+            case .nacked?:
+                throw ClipClientError(kind: .broker, message: "the broker refused a request (nack)")
+            case .returned(let returned)?:
+                throw ClipClientError(
+                    kind: .broker, message: "no queue \(queue) took a request (\(returned.replyText)): are workers running against this broker?")
+            case .delivery(let delivery)?:
+                try connection.ack(delivery.deliveryTag)
+                guard let id = delivery.properties.correlationID else { return nil }
+                return (id, try Self.decode(delivery))
+            default:
+                return nil
             }
-            throw ClipClientError(
-                kind: .timeout, message: confirmed ? "no reply within \(timeout)" : "the broker did not confirm the request within \(timeout)")
         } catch let error as AMQPError {
             throw ClipClientError(kind: .broker, message: error.description)
         } catch let error as ClipClientError {
@@ -113,33 +145,27 @@ public final class ClipClient: @unchecked Sendable {
 
     /// A request of the contract with one row per image, then one per text.
     public static func requestBody(images: [String], texts: [String]) -> [UInt8] {
-        let rows: [JSONValue] = images.map { [.string($0), ""] } + texts.map { ["", .string($0)] }
-        return JSONWriter.serialize([
-            "input_data": ["columns": ["image", "text"], "index": .array(rows.indices.map { .number(Double($0)) }), "data": .array(rows)],
-        ])
+        RequestEncoder.encode(images: images, texts: texts)
     }
 
     static func decode(_ delivery: AMQPDelivery) throws(ClipClientError) -> ClipReply {
-        let document: JSONValue
         do {
-            document = try JSONParser().parse(delivery.body)
-        } catch {
-            throw ClipClientError(kind: .badReply, message: "the reply is not JSON: \(error)")
-        }
-        if delivery.properties.type == "error" || document["error"] != nil {
-            let error = document["error"]
-            guard let raw = error?["code"]?.string, let code = ErrorCode(rawValue: raw) else {
-                throw ClipClientError(kind: .badReply, message: "an error reply without a known code")
+            switch try ReplyDecoder.decode(delivery.body) {
+            case .success(let rows): return .embeddings(rows)
+            case .failure(let error): return .error(error)
             }
-            return .error(ClipError(code, error?["message"]?.string ?? raw, pointer: error?["pointer"]?.string))
+        } catch {
+            throw ClipClientError(kind: .badReply, message: error.message)
         }
-        guard let rows = document.array else { throw ClipClientError(kind: .badReply, message: "the reply is not an array") }
-        return .embeddings(rows.map { row in
-            ReplyRow(imageFeatures: floats(row["image_features"]), textFeatures: floats(row["text_features"]))
-        })
     }
+}
 
-    private static func floats(_ value: JSONValue?) -> [Float]? {
-        value?.array.map { $0.map { Float($0.number ?? .nan) } }
+extension ClipReply {
+    /// The rows, or the error the worker answered with.
+    public var result: Result<[ReplyRow], ClipError> {
+        switch self {
+        case .embeddings(let rows): return .success(rows)
+        case .error(let error): return .failure(error)
+        }
     }
 }

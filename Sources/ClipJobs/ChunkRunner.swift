@@ -1,5 +1,5 @@
 import ClipSchema
-import ClipWorker
+import ClipPipeline
 
 /// Turns chunks of rows into outcomes, handing each chunk back in order: `completed(i, outcomes)`
 /// for chunk i = 0, 1, ... A runner may work on several chunks at once but never reorders them,

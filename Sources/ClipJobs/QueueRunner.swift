@@ -1,6 +1,7 @@
 import ClipAMQP
+import ClipClient
+import ClipPipeline
 import ClipSchema
-import ClipWorker
 import Foundation
 
 /// Through the broker: each chunk is a request to the worker fleet's queue, at most
@@ -35,6 +36,8 @@ public struct QueueRunner: ChunkRunner {
             try gather(chunks, completed: completed)
         } catch let error as AMQPError {
             throw JobError(.broker, error.description)
+        } catch let error as ClipClientError {
+            throw JobError(.broker, error.message)
         } catch let error as JobError {
             throw error
         } catch {
@@ -44,11 +47,7 @@ public struct QueueRunner: ChunkRunner {
 
     private func gather(_ chunks: [[BatchRow]], completed: (Int, [RowOutcome]) throws(JobError) -> Void) throws {
         guard !chunks.isEmpty else { return }
-        let connection = try AMQPConnection(settings)
-        defer { connection.close() }
-        let replyQueue = try connection.declareQueue("", durable: false, exclusive: true, autoDelete: true).name
-        try connection.enableConfirms()
-        try connection.consume(replyQueue)
+        let client = try ClipClient(settings: settings, queue: queue)
         let job = UUID().uuidString.prefix(8)
 
         var cells: [Int: [Result<EmbeddingRequest.Row, ClipError>]] = [:]
@@ -83,10 +82,7 @@ public struct QueueRunner: ChunkRunner {
                 let rows = sent.rows.compactMap { try? cells[sent.chunk]?[$0].get() }
                 serial += 1
                 let id = "batch-\(job)-\(sent.chunk)-\(serial)"
-                try connection.publish(
-                    routingKey: queue, body: Self.requestBody(rows),
-                    properties: AMQPProperties(contentType: "application/json", deliveryMode: 2, correlationID: id, replyTo: replyQueue),
-                    mandatory: true)
+                try client.publish(RequestEncoder.encode(rows), correlationID: id)
                 if inFlight.isEmpty { lastReply = .now }
                 inFlight[id] = sent
             }
@@ -98,45 +94,16 @@ public struct QueueRunner: ChunkRunner {
             if !toPublish.isEmpty && inFlight.count < maxOutstanding { continue }
             if nextChunk < chunks.count && inFlight.count < maxOutstanding && nextChunk < nextToHand + maxOutstanding { continue }
 
-            switch try connection.nextEvent(timeout: .milliseconds(100)) {
-            case .delivery(let delivery)?:
-                try connection.ack(delivery.deliveryTag)
-                guard let id = delivery.properties.correlationID, let sent = inFlight.removeValue(forKey: id) else { continue }  // a duplicate
+            if let (id, reply) = try client.nextReply(timeout: .milliseconds(100)) {
+                guard let sent = inFlight.removeValue(forKey: id) else { continue }  // a duplicate
                 lastReply = .now
-                var reply = Self.decode(delivery.body)
-                if normalize {
-                    reply = reply.map { $0.map { ReplyRow(imageFeatures: $0.imageFeatures.map(l2Normalized), textFeatures: $0.textFeatures.map(l2Normalized)) } }
-                }
-                isolations[sent.chunk]?.receive(reply, for: sent.rows)
+                var rows = reply.result
+                if normalize { rows = rows.map { $0.map(\.normalized) } }
+                isolations[sent.chunk]?.receive(rows, for: sent.rows)
                 collect(sent.chunk)
-            case .returned(let returned)?:
-                throw JobError(.broker, "no queue \(queue) took a request (\(returned.replyText)): are workers running against this broker?")
-            case .nacked?:
-                throw JobError(.broker, "the broker refused a request (nack)")
-            default:
-                if !inFlight.isEmpty, ContinuousClock.now - lastReply > replyTimeout {
-                    throw JobError(.broker, "no reply for \(replyTimeout) with \(inFlight.count) requests out: rerun to resume")
-                }
+            } else if !inFlight.isEmpty, ContinuousClock.now - lastReply > replyTimeout {
+                throw JobError(.broker, "no reply for \(replyTimeout) with \(inFlight.count) requests out: rerun to resume")
             }
         }
-    }
-
-    static func requestBody(_ rows: [EmbeddingRequest.Row]) -> [UInt8] {
-        let data: [JSONValue] = rows.map { [.string($0.image ?? ""), .string($0.text ?? "")] }
-        return JSONWriter.serialize([
-            "input_data": ["columns": ["image", "text"], "index": .array(data.indices.map { .number(Double($0)) }), "data": .array(data)],
-        ])
-    }
-
-    /// A reply body: an array of rows, or `{"error": {...}}`.
-    static func decode(_ body: [UInt8]) -> Result<[ReplyRow], ClipError> {
-        guard let document = try? JSONParser().parse(body) else { return .failure(ClipError(.internal, "the reply is not JSON")) }
-        if let error = document["error"] {
-            let code = error["code"]?.string.flatMap(ErrorCode.init(rawValue:)) ?? .internal
-            return .failure(ClipError(code, error["message"]?.string ?? code.rawValue, pointer: error["pointer"]?.string))
-        }
-        guard let rows = document.array else { return .failure(ClipError(.internal, "the reply is not an array")) }
-        func floats(_ value: JSONValue?) -> [Float]? { value?.array.map { $0.map { Float($0.number ?? .nan) } } }
-        return .success(rows.map { ReplyRow(imageFeatures: floats($0["image_features"]), textFeatures: floats($0["text_features"])) })
     }
 }

@@ -1,5 +1,5 @@
 import ClipTensor
-import ClipWorker
+import ClipPipeline
 
 /// Recall@K of zero-shot retrieval in the CLIP paper's protocol, in percent.
 ///

@@ -35,12 +35,14 @@ final class RequestJob: @unchecked Sendable {
         }
     }
 
-    /// Records one row's features; returns the rows when this was the last item missing.
-    func fulfil(row: Int, image: [Float]? = nil, text: [Float]? = nil) -> [ReplyRow]? {
+    /// Records one row's embedding of `lane`; returns the rows when this was the last item missing.
+    func fulfil(row: Int, lane: Worker.Lane, _ embedding: [Float]) -> [ReplyRow]? {
         lock.withLock {
             guard !ended, rows.indices.contains(row) else { return nil }
-            if let image { rows[row].imageFeatures = image }
-            if let text { rows[row].textFeatures = text }
+            switch lane {
+            case .image: rows[row].imageFeatures = embedding
+            case .text: rows[row].textFeatures = embedding
+            }
             remaining -= 1
             guard remaining == 0 else { return nil }
             ended = true

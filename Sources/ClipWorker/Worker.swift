@@ -1,11 +1,13 @@
 import ClipAMQP
 import ClipBatch
+import ClipPipeline
 import ClipSchema
 import Foundation
 
 /// Everything a worker is told (only the `clipq` executable reads flags and environment).
 public struct WorkerSettings: Sendable {
-    public var link: BrokerLink.Configuration
+    /// The queue names; the dead-letter exchange is where refused requests go.
+    public var topology: Topology
     public var limits: RequestLimits
     public var imageBatch: BatchPolicy
     public var textBatch: BatchPolicy
@@ -13,14 +15,17 @@ public struct WorkerSettings: Sendable {
     public var ingestThreads: Int
     public var workerID: String
     public var modelName: String
+    /// How long a batch already in the encoder may run past the stop deadline before the
+    /// worker leaves without it (its requests go back to the queue).
+    public var encoderGrace: Duration = .seconds(3)
 
     public init(
-        link: BrokerLink.Configuration, limits: RequestLimits = RequestLimits(),
+        topology: Topology = Topology(), limits: RequestLimits = RequestLimits(),
         imageBatch: BatchPolicy = BatchPolicy(maxBatch: 8, maxWait: .zero),
         textBatch: BatchPolicy = BatchPolicy(maxBatch: 64, maxWait: .zero), ingestThreads: Int = 4,
         workerID: String = Worker.defaultID, modelName: String
     ) {
-        self.link = link
+        self.topology = topology
         self.limits = limits
         self.imageBatch = imageBatch
         self.textBatch = textBatch
@@ -37,6 +42,15 @@ public enum WorkerEvent: Sendable {
     case link(LinkEvent)
 }
 
+/// How a worker's stop went: requests answered after the stop began, and requests handed back
+/// to the queue for another worker.
+public struct WorkerStopReport: Equatable, Sendable {
+    public var answered: Int
+    public var requeued: Int
+    /// Whether everything in flight was answered before the deadline.
+    public var drained: Bool
+}
+
 /// The worker (DESIGN §3): the link thread consumes; a small pool checks, fetches, decodes
 /// and tokenizes; the dynamic batcher gathers rows across requests; one encoder thread runs
 /// batches; each request ends in a confirmed reply, or in an error reply and a dead-letter
@@ -44,12 +58,26 @@ public enum WorkerEvent: Sendable {
 public final class Worker: @unchecked Sendable {
     enum Lane: String, CaseIterable, Sendable { case image, text }
 
+    /// What the encoder computes for one row of one lane.
+    enum Input: Sendable {
+        /// [C, H, W] pixels.
+        case image([Float])
+        /// Token ids, start ... end, unpadded.
+        case text([Int])
+
+        var lane: Lane {
+            switch self {
+            case .image: .image
+            case .text: .text
+            }
+        }
+    }
+
     struct Item: Sendable {
         var job: RequestJob
         var row: Int
         var enqueued: ContinuousClock.Instant
-        var pixels: [Float]?
-        var tokenIDs: [Int]?
+        var input: Input
     }
 
     public static var defaultID: String {
@@ -57,6 +85,7 @@ public final class Worker: @unchecked Sendable {
     }
 
     private let settings: WorkerSettings
+    private let transport: any Transport
     private let encoder: any EmbeddingEncoder
     private let preparer: RowPreparer
     private let decoder: RequestDecoder
@@ -67,7 +96,8 @@ public final class Worker: @unchecked Sendable {
     /// The ingest pool: at most `ingestThreads` requests are checked and fetched at once; the
     /// rest wait as queued operations, not as blocked threads.
     private let ingestQueue = OperationQueue()
-    private var link: BrokerLink?
+    /// Replies are written, parsed back and checked here, not on the encoder thread.
+    private let replyQueue = DispatchQueue(label: "clipq.replies")
     private let encoderDone = DispatchSemaphore(value: 0)
     /// For the health probes; guarded by `healthLock`.
     private let healthLock = NSLock()
@@ -76,38 +106,33 @@ public final class Worker: @unchecked Sendable {
     /// reconnecting): work for any other is void, as the broker redelivers it.
     private var liveGeneration: Int?
     private var stopping = false
+    private var started = false
     private var encoderRunning = false
 
+    /// A worker serving the deliveries of `transport` (a `BrokerLink`, or in memory for tests).
     public init(
-        settings: WorkerSettings, encoder: any EmbeddingEncoder, preparer: RowPreparer,
+        settings: WorkerSettings, transport: any Transport, encoder: any EmbeddingEncoder, preparer: RowPreparer,
         metrics: WorkerMetrics = .disabled, onEvent: @escaping @Sendable (WorkerEvent) -> Void = { _ in }
     ) throws {
         self.settings = settings
+        self.transport = transport
         self.encoder = encoder
         self.preparer = preparer
         self.metrics = metrics
         self.onEvent = onEvent
         decoder = try RequestDecoder(limits: settings.limits)
         outcomes = OutcomeBuilder(
-            topology: settings.link.topology, workerID: settings.workerID, modelName: settings.modelName,
+            topology: settings.topology, workerID: settings.workerID, modelName: settings.modelName,
             replies: try ReplyEncoder())
         batcher = DynamicBatcher(policies: [.image: settings.imageBatch, .text: settings.textBatch])
         ingestQueue.maxConcurrentOperationCount = max(1, settings.ingestThreads)
         ingestQueue.name = "clipq.ingest"
     }
 
-    /// Connects and serves until `stop`.
+    /// Starts the encoder thread and the transport; serves until `stop`.
     public func start() {
-        let link = BrokerLink(
-            settings.link,
-            onDelivery: { [weak self] id, delivery in self?.accept(id, delivery) },
-            onEvent: { [weak self, metrics, onEvent] event in
-                self?.track(event)
-                metrics.link(event)
-                onEvent(.link(event))
-            })
         healthLock.withLock {  // the health thread may already be asking
-            self.link = link
+            started = true
             encoderRunning = true
         }
         let thread = Thread { [self] in
@@ -117,26 +142,37 @@ public final class Worker: @unchecked Sendable {
         }
         thread.name = "clipq-encoder"
         thread.start()
-        link.start()
+        transport.start(
+            onDelivery: { [weak self] id, delivery in self?.accept(id, delivery) },
+            onEvent: { [weak self, metrics, onEvent] event in
+                self?.track(event)
+                metrics.link(event)
+                onEvent(.link(event))
+            })
     }
 
-    /// Stops consuming, finishes and answers what is in flight, then closes (SIGTERM).
-    /// Returns false if in-flight work outlived `timeout` (the broker redelivers it).
+    /// Stops consuming and answers what is in flight until `timeout` has passed (SIGTERM). Then
+    /// it stops taking batches, lets a batch already in the encoder finish only within
+    /// `encoderGrace`, and closes the transport: every request still unanswered goes back to the
+    /// queue for another worker. Returns within `timeout` + `encoderGrace` + a moment.
     @discardableResult
-    public func stop(timeout: Duration) -> Bool {
+    public func stop(timeout: Duration) -> WorkerStopReport {
         healthLock.withLock { stopping = true }
-        let drained = link?.stop(timeout: timeout) ?? true
+        let report = transport.stop(deadline: .now + timeout)
+        // The transport is closed: whatever is still queued or computing is void, and requeued.
+        healthLock.withLock { liveGeneration = nil }
         batcher.close()
-        encoderDone.wait()
-        return drained
+        _ = encoderDone.wait(timeout: .now() + settings.encoderGrace / .seconds(1))
+        ingestQueue.cancelAllOperations()
+        return WorkerStopReport(answered: report.settled, requeued: report.requeued, drained: report.drained)
     }
 
-    // MARK: - Health (any thread)
+        // MARK: - Health (any thread)
 
-    /// Liveness: the link thread and the encoder thread run.
+    /// Liveness: the transport's thread and the encoder thread run.
     public var isAlive: Bool {
-        let (link, encoderRunning) = healthLock.withLock { (self.link, self.encoderRunning) }
-        return (link?.isRunning ?? false) && encoderRunning
+        let (started, encoderRunning) = healthLock.withLock { (self.started, self.encoderRunning) }
+        return started && transport.isRunning && encoderRunning
     }
 
     /// Readiness: connected to the broker (the model was loaded before the worker existed)
@@ -162,7 +198,7 @@ public final class Worker: @unchecked Sendable {
     // MARK: - Ingest (pool threads)
 
     private func accept(_ id: DeliveryID, _ delivery: AMQPDelivery) {
-        let job = RequestJob(id: id, delivery: delivery, received: .now, deadline: Self.deadline(of: delivery.properties))
+        let job = RequestJob(id: id, delivery: delivery, received: .now, deadline: delivery.properties.deadline())
         metrics.received()
         ingestQueue.addOperation { [self] in ingest(job) }
     }
@@ -182,22 +218,21 @@ public final class Worker: @unchecked Sendable {
         } catch {
             return fail(job, error)
         }
-        switch preparer.prepare(request, concurrency: settings.ingestThreads, deadline: job.deadline, metrics: metrics) {
+        switch preparer.prepare(request, concurrency: settings.ingestThreads, deadline: job.deadline, timed: { [metrics] in metrics.stage($0, $1) }) {
         case .failure(let error):
             fail(job, error)
         case .success(let rows):
-            let items = rows.reduce(0) { $0 + ($1.pixels == nil ? 0 : 1) + ($1.tokenIDs == nil ? 0 : 1) }
-            job.expect(rowCount: rows.count, items: items)
-            var batchItems: [(payload: Item, lane: Lane)] = []
             let now = ContinuousClock.now
-            for (row, prepared) in rows.enumerated() {
-                if let pixels = prepared.pixels { batchItems.append((Item(job: job, row: row, enqueued: now, pixels: pixels), .image)) }
-                if let tokens = prepared.tokenIDs { batchItems.append((Item(job: job, row: row, enqueued: now, tokenIDs: tokens), .text)) }
+            let items = rows.enumerated().flatMap { row, prepared in
+                [prepared.pixels.map(Input.image), prepared.tokenIDs.map(Input.text)].compactMap { $0 }
+                    .map { (payload: Item(job: job, row: row, enqueued: now, input: $0), lane: $0.lane) }
             }
-            if !batcher.submit(batchItems, deadline: job.deadline) {
+            job.expect(rowCount: rows.count, items: items.count)
+            if !batcher.submit(items, deadline: job.deadline) {
                 // Shutting down: not the request's fault. Back to the queue for another worker.
+                guard job.fail() else { return }
                 metrics.ended(job, .requeued)
-                link?.finish(Outcome(delivery: job.id, publishes: [], settlement: .requeue))
+                transport.finish(Outcome(delivery: job.id, publishes: [], settlement: .requeue))
             }
         }
     }
@@ -216,22 +251,31 @@ public final class Worker: @unchecked Sendable {
             metrics.batch(batch.lane, enqueued: items.map(\.enqueued))
             do {
                 let start = ContinuousClock.now
-                let features: [[Float]]
-                switch batch.lane {
-                case .image:
-                    features = try encoder.encodeImages(pixels: items.flatMap { $0.pixels ?? [] }, count: items.count)
-                case .text:
-                    features = try encoder.encodeTexts(tokenIDs: items.map { $0.tokenIDs ?? [] })
-                }
+                let features = try encode(items.map(\.input), lane: batch.lane)
                 metrics.encoded(batch.lane, rows: items.count, in: .now - start)
+                guard features.count == items.count else {
+                    throw ClipError(.internal, "\(features.count) embeddings for \(items.count) inputs")
+                }
                 for (item, embedding) in zip(items, features) {
-                    let rows = batch.lane == .image
-                        ? item.job.fulfil(row: item.row, image: embedding) : item.job.fulfil(row: item.row, text: embedding)
-                    if let rows { succeed(item.job, rows) }
+                    guard let rows = item.job.fulfil(row: item.row, lane: batch.lane, embedding) else { continue }
+                    replyQueue.async { [self] in succeed(item.job, rows) }
                 }
             } catch {
                 for item in items { fail(item.job, ClipError(.internal, "the encoder failed: \(error)")) }
             }
+        }
+    }
+
+    /// One lane's inputs, all images or all texts, through the encoder.
+    private func encode(_ inputs: [Input], lane: Lane) throws -> [[Float]] {
+        switch lane {
+        case .image:
+            let pixels: [Float] = inputs.flatMap { input -> [Float] in if case .image(let pixels) = input { pixels } else { [] } }
+            return try encoder.encodeImages(pixels: pixels, count: inputs.count)
+        case .text:
+            return try encoder.encodeTexts(tokenIDs: inputs.compactMap { input -> [Int]? in
+                if case .text(let ids) = input { ids } else { nil }
+            })
         }
     }
 
@@ -246,8 +290,9 @@ public final class Worker: @unchecked Sendable {
         } catch {
             return refuse(job, error)  // a reply that fails its schema is our fault: answered as `internal`
         }
+        guard isLive(job) else { return metrics.ended(job, .requeued) }  // stopped or reconnected meanwhile
         metrics.ended(job, .success)
-        link?.finish(outcome)
+        transport.finish(outcome)
         onEvent(.replied(correlationID: job.delivery.properties.correlationID, rows: rows.count, milliseconds: total))
     }
 
@@ -266,27 +311,8 @@ public final class Worker: @unchecked Sendable {
     /// The error reply and the dead letter of a job that has ended.
     private func refuse(_ job: RequestJob, _ error: ClipError) {
         metrics.ended(job, .error(error.code))
-        link?.finish(outcomes.failure(job, error))
+        transport.finish(outcomes.failure(job, error))
         onEvent(.failed(correlationID: job.delivery.properties.correlationID, error: error))
-    }
-
-    /// The sooner of the `x-deadline` header (epoch ms) and the broker TTL (`expiration`,
-    /// counted from the message's timestamp when it has one, else from now).
-    static func deadline(of properties: AMQPProperties) -> ContinuousClock.Instant? {
-        let nowMilliseconds = Int64(Date().timeIntervalSince1970 * 1000)
-        var candidates: [Int64] = []
-        switch properties.headers?["x-deadline"] {
-        case .int(let epochMilliseconds)?: candidates.append(epochMilliseconds)
-        case .double(let epochMilliseconds)? where epochMilliseconds.isFinite: candidates.append(Int64(epochMilliseconds))
-        case .string(let text)?: if let epochMilliseconds = Int64(text) { candidates.append(epochMilliseconds) }
-        default: break
-        }
-        if let ttl = properties.expiration.flatMap({ Int64($0) }) {
-            let start = properties.timestamp.map { Int64($0) * 1000 } ?? nowMilliseconds
-            candidates.append(start + ttl)
-        }
-        guard let earliest = candidates.min() else { return nil }
-        return .now + .milliseconds(earliest - nowMilliseconds)
     }
 
     static func milliseconds(_ duration: Duration) -> Int {

@@ -1,5 +1,6 @@
 import ClipAMQP
 import ClipImage
+import ClipPipeline
 import ClipSchema
 import Foundation
 import Metrics
@@ -113,12 +114,12 @@ public final class WorkerMetrics: @unchecked Sendable {
         rows[lane]?.increment(by: count)
     }
 
-    func imageStage(_ stage: ImageIngest.Stage, _ duration: Duration) {
-        stageSeconds[stage]?.record(duration: duration)
-    }
-
-    func tokenized(in duration: Duration) {
-        tokenizeSeconds.record(duration: duration)
+    /// A stage of preparing a request's rows took `duration`.
+    func stage(_ stage: PreparationStage, _ duration: Duration) {
+        switch stage {
+        case .image(let stage): stageSeconds[stage]?.record(duration: duration)
+        case .tokenize: tokenizeSeconds.record(duration: duration)
+        }
     }
 
     /// The broker link's news: connection state, reconnects, returned replies, and the

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClipPipeline
 import ClipImage
 import ClipModel
 import ClipSchema

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClipPipeline
 import ClipAMQP
 import ClipBatch
 import ClipSchema
@@ -36,8 +37,8 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Threads fetching, decoding and tokenizing. Env CLIPQ_INGEST_THREADS.")
     var ingestThreads: Int = env("CLIPQ_INGEST_THREADS").flatMap(Int.init) ?? 4
 
-    @Option(help: "Seconds to finish in-flight work after SIGTERM before leaving it to the broker.")
-    var drainSeconds: Int = 60
+    @Option(help: "Seconds to answer in-flight work after SIGTERM/SIGINT; then the worker closes and the broker requeues what is left for another worker (a batch already in the encoder gets 3 s more). Env CLIPQ_DRAIN_SECONDS.")
+    var drainSeconds: Int = env("CLIPQ_DRAIN_SECONDS").flatMap(Int.init) ?? 60
 
     @Option(name: [.customLong("http-port"), .customLong("health-port")], help: "Serve GET /healthz (alive), /readyz (connected, model loaded, not stopping) and /metrics (Prometheus) on this TCP port, all interfaces (off by default). Env CLIPQ_HTTP_PORT; --health-port and CLIPQ_HEALTH_PORT are the same setting's former names.")
     var httpPort: UInt16?
@@ -57,18 +58,16 @@ struct WorkerCommand: ParsableCommand {
         }
         sendWarnings { log.warning("\($0)", metadata: ["event": "warning"]) }  // the model's, e.g. a bf16 fallback
         let (embedder, weights) = try model.loadedEmbedder()
-        var settings = WorkerSettings(
-            link: BrokerLink.Configuration(
-                settings: try broker.settings(connectionName: "clipq worker \(Worker.defaultID)"), topology: broker.topology,
-                prefetch: prefetch),
-            modelName: model.directory.lastPathComponent)
+        let amqp = try broker.settings(connectionName: "clipq worker \(Worker.defaultID)")
+        let link = BrokerLink(BrokerLink.Configuration(settings: amqp, topology: broker.topology, prefetch: prefetch))
+        var settings = WorkerSettings(topology: broker.topology, modelName: model.directory.lastPathComponent)
         settings.limits = RequestLimits(maxBodyBytes: maxBodyBytes, maxRows: maxRows)
         settings.imageBatch = BatchPolicy(maxBatch: model.maxBatch, maxWait: .milliseconds(maxWaitMs))
         settings.textBatch = BatchPolicy(maxBatch: max(model.maxBatch, 64), maxWait: .milliseconds(maxWaitMs))
         settings.ingestThreads = ingestThreads
         let (metrics, registry) = WorkerMetrics.prometheus()
         let worker = try Worker(
-            settings: settings, encoder: embedder.encoder, preparer: embedder.preparer, metrics: metrics, onEvent: { log.log($0) })
+            settings: settings, transport: link, encoder: embedder.encoder, preparer: embedder.preparer, metrics: metrics, onEvent: { log.log($0) })
         let port = httpPort ?? (env("CLIPQ_HTTP_PORT") ?? env("CLIPQ_HEALTH_PORT")).flatMap { UInt16($0) }
         let http = try port.map { port in
             try HealthServer(
@@ -84,7 +83,7 @@ struct WorkerCommand: ParsableCommand {
             return source
         }
         var started: Logger.Metadata = [
-            "event": "started", "model": .string(settings.modelName), "broker": .string(settings.link.settings.url.description),
+            "event": "started", "model": .string(settings.modelName), "broker": .string(amqp.url.description),
             "queue": .string(broker.queue), "version": .string(clipqVersion),
         ]
         if let http { started["http_port"] = .stringConvertible(Int(http.port)) }
@@ -92,10 +91,14 @@ struct WorkerCommand: ParsableCommand {
         log.info("started", metadata: started)
         worker.start()
         stop.wait()
-        log.info("stopping: answering what is in flight", metadata: ["event": "stopping"])
-        let drained = worker.stop(timeout: .seconds(drainSeconds))
-        log.info(drained ? "stopped" : "stopped; unanswered requests are left to the broker",
-                 metadata: ["event": "stopped", "drained": .stringConvertible(drained)])
+        log.info("stopping: answering what is in flight", metadata: [
+            "event": "stopping", "drain_seconds": .stringConvertible(drainSeconds),
+        ])
+        let report = worker.stop(timeout: Duration.seconds(max(0, drainSeconds)))
+        log.info(report.drained ? "stopped" : "stopped; requests still unanswered went back to the queue", metadata: [
+            "event": "stopped", "drained": .stringConvertible(report.drained),
+            "answered": .stringConvertible(report.answered), "requeued": .stringConvertible(report.requeued),
+        ])
         http?.stop()
         withExtendedLifetime(signals) {}
     }

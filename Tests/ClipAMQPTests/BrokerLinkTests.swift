@@ -68,12 +68,9 @@ final class BrokerLinkTests: XCTestCase {
     ) throws -> BrokerLink {
         final class Box: @unchecked Sendable { var link: BrokerLink? }
         let box = Box()
-        let link = BrokerLink(
-            try configuration(topology, name: name),
-            onDelivery: { id, delivery in if let link = box.link { handle(link, id, delivery) } },
-            onEvent: recorder.record)
+        let link = BrokerLink(try configuration(topology, name: name))
         box.link = link
-        link.start()
+        link.start(onDelivery: { id, delivery in if let link = box.link { handle(link, id, delivery) } }, onEvent: recorder.record)
         // Requests published before the link has declared the queue would be dropped.
         XCTAssertTrue(waitUntil { recorder.connections >= 1 }, "the link did not connect")
         return link
@@ -112,7 +109,7 @@ final class BrokerLinkTests: XCTestCase {
         let replies = try client.replies(count: 50)
         XCTAssertEqual(replies.count, 50)
         XCTAssertEqual(replies["c7"], String("request 7".reversed()))
-        XCTAssertTrue(link.stop(timeout: .seconds(10)))
+        XCTAssertTrue(link.stop(deadline: .now + .seconds(10)).drained)
         XCTAssertEqual(try broker.messageCount(queue: topology.requestQueue), 0)
         let settled = recorder.events.filter { if case .settled(_, .ack) = $0 { true } else { false } }
         XCTAssertEqual(settled.count, 50)
@@ -131,7 +128,7 @@ final class BrokerLinkTests: XCTestCase {
             recorder.events.contains { if case .settled = $0 { true } else { false } }
         })
         XCTAssertTrue(recorder.events.contains { if case .returned(let r) = $0 { r.routingKey == "no-such-reply-queue" } else { false } })
-        XCTAssertTrue(link.stop(timeout: .seconds(10)))
+        XCTAssertTrue(link.stop(deadline: .now + .seconds(10)).drained)
     }
 
     func testRequeuedDeliveriesComeBackRedelivered() throws {
@@ -145,7 +142,7 @@ final class BrokerLinkTests: XCTestCase {
         try client.send("again", id: "r1", to: topology.requestQueue)
         XCTAssertEqual(try client.replies(count: 1)["r1"], "niaga")
         XCTAssertEqual(flags.all, [false, true])
-        XCTAssertTrue(link.stop(timeout: .seconds(10)))
+        XCTAssertTrue(link.stop(deadline: .now + .seconds(10)).drained)
     }
 
     func testReconnectsAfterTheBrokerClosesTheConnectionAndDropsStaleOutcomes() throws {
@@ -178,7 +175,7 @@ final class BrokerLinkTests: XCTestCase {
         XCTAssertTrue(recorder.events.contains {
             if case .connectionLost(1, let error, _) = $0 { error.replyCode == 320 } else { false }
         })
-        XCTAssertTrue(link.stop(timeout: .seconds(10)))
+        XCTAssertTrue(link.stop(deadline: .now + .seconds(10)).drained)
     }
 
     func testStopWaitsForInFlightWorkThenCloses() throws {
@@ -189,11 +186,31 @@ final class BrokerLinkTests: XCTestCase {
         let client = try Client(url: broker.url)
         for i in 0..<5 { try client.send("slow \(i)", id: "s\(i)", to: topology.requestQueue) }
         Thread.sleep(forTimeInterval: 0.2)  // delivered, not finished
-        XCTAssertTrue(link.stop(timeout: .seconds(10)))
+        XCTAssertTrue(link.stop(deadline: .now + .seconds(10)).drained)
         XCTAssertEqual(try client.replies(count: 5).count, 5)
         XCTAssertEqual(try broker.messageCount(queue: topology.requestQueue), 0)
         // No consumer remains: a new request waits in the queue.
         try client.send("after stop", id: "late", to: topology.requestQueue)
         XCTAssertTrue(waitUntil { (try? broker.messageCount(queue: topology.requestQueue)) == 1 })
+    }
+
+    func testStopAtTheDeadlineClosesAndTheBrokerRequeuesWhatIsUnsettled() throws {
+        let topology = topology()
+        let held = Locked<(DeliveryID, AMQPDelivery)>()
+        let link = try startLink(topology) { link, id, delivery in
+            if delivery.properties.correlationID == "quick" { link.finish(Self.echo(delivery, id)) } else { held.append((id, delivery)) }
+        }
+        let client = try Client(url: broker.url)
+        try client.send("quick", id: "quick", to: topology.requestQueue)
+        XCTAssertEqual(try client.replies(count: 1)["quick"], "kciuq")
+        for i in 0..<3 { try client.send("stuck \(i)", id: "stuck\(i)", to: topology.requestQueue) }
+        XCTAssertTrue(waitUntil { held.all.count == 3 })
+        let start = ContinuousClock.now
+        let report = link.stop(deadline: .now + .milliseconds(500))
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(2), "stop outlived its deadline")
+        XCTAssertEqual(report, StopReport(settled: 0, requeued: 3, drained: false))
+        XCTAssertFalse(link.isRunning)
+        // Nothing is lost: the broker has them back, ready for the next worker.
+        XCTAssertTrue(waitUntil { (try? broker.messageCount(queue: topology.requestQueue)) == 3 })
     }
 }

@@ -1,6 +1,7 @@
 import ClipAMQP
 import ClipJobs
 import ClipSchema
+import ClipModelTestSupport
 import ClipTestSupport
 import Foundation
 import XCTest

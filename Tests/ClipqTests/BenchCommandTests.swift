@@ -1,4 +1,5 @@
 import ClipSchema
+import ClipModelTestSupport
 import ClipTestSupport
 import Foundation
 import XCTest

@@ -13,8 +13,5 @@ extension Topology {
 
 /// A request body whose rows are (image, text) cells, as `input_data` carries them.
 func requestBody(_ rows: [(String, String)]) -> [UInt8] {
-    let data: [JSONValue] = rows.map { [.string($0.0), .string($0.1)] }
-    return JSONWriter.serialize([
-        "input_data": ["columns": ["image", "text"], "index": .array(data.indices.map { .number(Double($0)) }), "data": .array(data)],
-    ])
+    RequestEncoder.encode(rows.map { EmbeddingRequest.Row(image: $0.0, text: $0.1) })
 }

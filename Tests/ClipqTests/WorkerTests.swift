@@ -1,6 +1,7 @@
 import ClipAMQP
 import ClipClient
 import ClipSchema
+import ClipModelTestSupport
 import ClipTestSupport
 import Foundation
 import XCTest

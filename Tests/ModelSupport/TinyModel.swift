@@ -4,7 +4,7 @@ import ClipSchema
 import ClipText
 import Foundation
 
-import ClipWorker
+import ClipPipeline
 
 /// The tiny random-weight CLIP of Tests/Fixtures/tiny-clip (same architecture and code paths as
 /// ViT-L/14@336, small widths), loaded once for the whole test process.
@@ -13,13 +13,16 @@ public enum TinyModel {
         .appendingPathComponent("Fixtures")
     public static let directory = fixtures.appendingPathComponent("tiny-clip")
 
-    public static let embedder: Result<Embedder, Error> = Result {
+    /// The tiny model's tokenizer and image preprocessing, without its weights.
+    public static let preparer: Result<RowPreparer, Error> = Result {
         let config = try PreprocessorConfig(contentsOfFile: directory.appendingPathComponent("preprocessor_config.json").path)
         var settings = IngestSettings()
         settings.fetch.addressPolicy.allowPrivateNetworks = true  // tests serve images on loopback
-        let preparer = RowPreparer(
-            tokenizer: try CLIPTokenizer(modelDirectory: directory), images: ImageIngest(config: config, settings: settings))
-        return Embedder(encoder: try CLIPModel.load(directory: directory), preparer: preparer)
+        return RowPreparer(tokenizer: try CLIPTokenizer(modelDirectory: directory), images: ImageIngest(config: config, settings: settings))
+    }
+
+    public static let embedder: Result<Embedder, Error> = Result {
+        Embedder(encoder: try CLIPModel.load(directory: directory), preparer: try preparer.get())
     }
 
     /// pipeline_reference.json: what Pillow + CLIPImageProcessor, open_clip's tokenizer and

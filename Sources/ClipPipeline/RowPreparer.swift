@@ -4,11 +4,22 @@ import ClipText
 import Dispatch
 import Foundation
 
+/// Where preparation time goes, for whoever measures it (the worker's metrics).
+public enum PreparationStage: Hashable, Sendable {
+    case image(ImageIngest.Stage)
+    case tokenize
+}
+
 /// A request row made ready for the encoders: the image as the vision tower's input, the
 /// text as token ids.
 public struct PreparedRow: Sendable {
     public var pixels: [Float]?
     public var tokenIDs: [Int]?
+
+    public init(pixels: [Float]? = nil, tokenIDs: [Int]? = nil) {
+        self.pixels = pixels
+        self.tokenIDs = tokenIDs
+    }
 }
 
 /// Turns request rows into encoder input: images fetched, decoded and preprocessed as
@@ -27,9 +38,9 @@ public struct RowPreparer: Sendable {
         tokenizer.encode(text).map(Int.init)
     }
 
-    private func tokens(_ text: String, metrics: WorkerMetrics?) -> [Int] {
+    private func tokens(_ text: String, timed: (PreparationStage, Duration) -> Void) -> [Int] {
         let start = ContinuousClock.now
-        defer { metrics?.tokenized(in: .now - start) }
+        defer { timed(.tokenize, .now - start) }
         return tokens(text)
     }
 
@@ -43,17 +54,19 @@ public struct RowPreparer: Sendable {
 
     /// Every row of a request, images prepared concurrently on up to `concurrency` threads.
     /// The error of the first failing row (in row order) wins, so answers are deterministic.
+    /// `timed` hears how long each stage took (from several threads at once).
     public func prepare(
-        _ request: EmbeddingRequest, concurrency: Int, deadline: ContinuousClock.Instant? = nil, metrics: WorkerMetrics? = nil
+        _ request: EmbeddingRequest, concurrency: Int, deadline: ContinuousClock.Instant? = nil,
+        timed: @escaping @Sendable (PreparationStage, Duration) -> Void = { _, _ in }
     ) -> Result<[PreparedRow], ClipError> {
-        var rows = request.rows.map { row in PreparedRow(pixels: nil, tokenIDs: row.text.map { tokens($0, metrics: metrics) }) }
+        var rows = request.rows.map { row in PreparedRow(pixels: nil, tokenIDs: row.text.map { tokens($0, timed: timed) }) }
         let imageRows = request.rows.indices.filter { request.rows[$0].image != nil }
         let results = ConcurrentResults<Result<[Float], ClipError>>(count: imageRows.count)
         let lanes = max(1, min(concurrency, imageRows.count))
         DispatchQueue.concurrentPerform(iterations: lanes) { lane in
             for k in stride(from: lane, to: imageRows.count, by: lanes) {
                 let row = imageRows[k]
-                results.set(k, pixels(request.rows[row].image ?? "", row: row, deadline: deadline) { metrics?.imageStage($0, $1) })
+                results.set(k, pixels(request.rows[row].image ?? "", row: row, deadline: deadline) { timed(.image($0), $1) })
             }
         }
         for (k, row) in imageRows.enumerated() {

@@ -34,15 +34,8 @@ public struct Embedder: Sendable {
         } catch {
             throw ClipError(.internal, "the encoder failed: \(error)")
         }
-        guard normalize else { return replies }
-        return replies.map { ReplyRow(imageFeatures: $0.imageFeatures.map(l2Normalized), textFeatures: $0.textFeatures.map(l2Normalized)) }
+        return normalize ? replies.map(\.normalized) : replies
     }
-}
-
-/// `v / |v|`; a zero vector stays zero.
-public func l2Normalized(_ v: [Float]) -> [Float] {
-    let norm = v.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
-    return norm > 0 ? v.map { $0 / norm } : v
 }
 
 extension Array {

@@ -1,11 +1,10 @@
-import ClipAMQP
 import ClipImage
 import ClipSchema
-import ClipTestSupport
+import ClipModelTestSupport
 import Foundation
 import XCTest
 
-@testable import ClipWorker
+@testable import ClipPipeline
 
 /// The whole in-process path (`clipq embed`): image files and texts through ingest, the
 /// tokenizer and the encoders, against the Python reference stack end to end.
@@ -64,31 +63,5 @@ final class EmbedderTests: XCTestCase {
             XCTAssertEqual((error as? ClipError)?.code, .unsupportedImageFormat)
             XCTAssertEqual((error as? ClipError)?.pointer, "/input_data/data/1/0")
         }
-    }
-}
-
-/// When a request stops being worth computing.
-final class DeadlineTests: XCTestCase {
-    /// Read at each use: XCTest makes every test object before it runs the first test.
-    private var now: Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
-
-    private func remaining(_ properties: AMQPProperties) -> Double? {
-        Worker.deadline(of: properties).map { ($0 - .now) / .milliseconds(1) }
-    }
-
-    func testXDeadlineIsEpochMilliseconds() throws {
-        let left = try XCTUnwrap(remaining(AMQPProperties(headers: ["x-deadline": .int(now + 10_000)])))
-        XCTAssertEqual(left, 10_000, accuracy: 1_000)
-        XCTAssertLessThan(try XCTUnwrap(remaining(AMQPProperties(headers: ["x-deadline": .string(String(now - 5))]))), 0)
-        XCTAssertNil(remaining(AMQPProperties(headers: ["x-deadline": .string("soon")])))
-        XCTAssertNil(remaining(AMQPProperties()))
-    }
-
-    func testExpirationCountsFromTheTimestampAndTheSoonerWins() throws {
-        let sentTwoSecondsAgo = UInt64(now / 1000 - 2)
-        let left = try XCTUnwrap(remaining(AMQPProperties(expiration: "5000", timestamp: sentTwoSecondsAgo)))
-        XCTAssertEqual(left, 3_000, accuracy: 1_100)
-        let both = try XCTUnwrap(remaining(AMQPProperties(headers: ["x-deadline": .int(now + 1_000)], expiration: "60000")))
-        XCTAssertEqual(both, 1_000, accuracy: 500)
     }
 }
