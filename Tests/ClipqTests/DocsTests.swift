@@ -1,0 +1,90 @@
+import Foundation
+import XCTest
+
+/// The documentation against the code: the generated pages are what the generator writes from
+/// the built `clipq` now, and every relative link in the docs reaches a file of the repository.
+final class DocsTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    func testGeneratedDocsMatchTheCode() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("clipq-docs-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [Self.root.appendingPathComponent("scripts/gen-docs.sh").path, CLI.executable.path, out.path]
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, String(decoding: stderr, as: UTF8.self))
+
+        for name in ["configuration.md", "contract.md"] {
+            let generated = try String(contentsOf: out.appendingPathComponent(name), encoding: .utf8)
+            let committed = try String(contentsOf: Self.root.appendingPathComponent("docs/\(name)"), encoding: .utf8)
+            XCTAssertFalse(generated.isEmpty, name)
+            if generated != committed {
+                let firstDifference = zip(generated.split(separator: "\n", omittingEmptySubsequences: false),
+                                          committed.split(separator: "\n", omittingEmptySubsequences: false))
+                    .enumerated().first { $0.element.0 != $0.element.1 }
+                let at = firstDifference.map { "line \($0.offset + 1): generated \"\($0.element.0)\", committed \"\($0.element.1)\"" }
+                    ?? "one is a prefix of the other"
+                XCTFail("docs/\(name) differs from the code (\(at)): run scripts/gen-docs.sh .build/debug/clipq")
+            }
+        }
+    }
+
+    func testEveryRelativeLinkResolves() throws {
+        let docs = Self.root.appendingPathComponent("docs")
+        let pages = ["README.md", "CONTRIBUTING.md"].map { Self.root.appendingPathComponent($0) }
+            + (try FileManager.default.contentsOfDirectory(at: docs, includingPropertiesForKeys: nil))
+                .filter { $0.pathExtension == "md" }.sorted { $0.path < $1.path }
+        XCTAssertGreaterThan(pages.count, 8, "README, CONTRIBUTING and the pages of docs/")
+        var checked = 0
+        for page in pages {
+            let text = try String(contentsOf: page, encoding: .utf8)
+            for (line, target) in Self.links(in: text) {
+                if target.hasPrefix("#") || target.contains("://") || target.hasPrefix("mailto:") { continue }
+                let path = String(target.prefix { $0 != "#" && $0 != "?" })
+                let resolved = page.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
+                XCTAssertTrue(resolved.path.hasPrefix(Self.root.standardizedFileURL.path + "/"),
+                              "\(page.lastPathComponent):\(line): \(target) leaves the repository")
+                XCTAssertTrue(FileManager.default.fileExists(atPath: resolved.path),
+                              "\(page.lastPathComponent):\(line): \(target) does not exist")
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThan(checked, 20, "the link parser finds the docs' links")
+    }
+
+    func testTheLinkParserSkipsCodeAndFindsEveryForm() {
+        let text = """
+            See [a](docs/a.md) and [b `c`](../b.md#part "title").
+            `[not](inline-code.md)` and [ok](c.md)
+            ```
+            [not](fenced.md)
+            ```
+                [not](indented-code.md)
+            [x](https://example.com) [y](#anchor)
+            """
+        XCTAssertEqual(Self.links(in: text).map(\.target),
+                       ["docs/a.md", "../b.md#part", "c.md", "https://example.com", "#anchor"])
+    }
+
+    /// Markdown inline links `[text](target)` with their line numbers, outside fenced code blocks,
+    /// indented code blocks and inline code spans.
+    static func links(in markdown: String) -> [(line: Int, target: String)] {
+        var found: [(Int, String)] = []
+        var fenced = false
+        for (number, rawLine) in markdown.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if rawLine.trimmingCharacters(in: .whitespaces).hasPrefix("```") { fenced.toggle(); continue }
+            if fenced || rawLine.hasPrefix("    ") && !rawLine.trimmingCharacters(in: .whitespaces).hasPrefix("-") { continue }
+            let line = rawLine.replacing(/`[^`]*`/, with: "")
+            for match in line.matches(of: /\]\(([^)\s]+)(?:\s+"[^"]*")?\)/) {
+                found.append((number + 1, String(match.1)))
+            }
+        }
+        return found
+    }
+}
