@@ -45,13 +45,17 @@ final class DocsTests: XCTestCase {
         for page in pages {
             let text = try String(contentsOf: page, encoding: .utf8)
             for (line, target) in Self.links(in: text) {
-                if target.hasPrefix("#") || target.contains("://") || target.hasPrefix("mailto:") { continue }
+                if target.contains("://") || target.hasPrefix("mailto:") { continue }
                 let path = String(target.prefix { $0 != "#" && $0 != "?" })
-                let resolved = page.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
-                XCTAssertTrue(resolved.path.hasPrefix(Self.root.standardizedFileURL.path + "/"),
-                              "\(page.lastPathComponent):\(line): \(target) leaves the repository")
-                XCTAssertTrue(FileManager.default.fileExists(atPath: resolved.path),
-                              "\(page.lastPathComponent):\(line): \(target) does not exist")
+                let fragment = target.firstIndex(of: "#").map { String(target[target.index(after: $0)...]) }
+                let resolved = path.isEmpty ? page
+                    : page.deletingLastPathComponent().appendingPathComponent(path).standardizedFileURL
+                let at = "\(page.lastPathComponent):\(line): \(target)"
+                XCTAssertTrue(resolved.path.hasPrefix(Self.root.standardizedFileURL.path + "/"), "\(at) leaves the repository")
+                XCTAssertTrue(FileManager.default.fileExists(atPath: resolved.path), "\(at) does not exist")
+                if let fragment, resolved.pathExtension == "md", let linked = try? String(contentsOf: resolved, encoding: .utf8) {
+                    XCTAssertTrue(Self.anchors(in: linked).contains(fragment), "\(at): no heading with the anchor #\(fragment)")
+                }
                 checked += 1
             }
         }
@@ -70,6 +74,33 @@ final class DocsTests: XCTestCase {
             """
         XCTAssertEqual(Self.links(in: text).map(\.target),
                        ["docs/a.md", "../b.md#part", "c.md", "https://example.com", "#anchor"])
+    }
+
+    func testHeadingAnchorsAreGitHubs() {
+        XCTAssertEqual(Self.anchors(in: "# A\n## Texts and images (Zen 4, 2026-11-29)\n### `clipq batch`\n```\n# not\n```\n## A\n"),
+                       ["a", "texts-and-images-zen-4-2026-11-29", "clipq-batch", "a-1"])
+    }
+
+    /// The anchors GitHub gives the headings of a page: lowercased, punctuation dropped, spaces as
+    /// hyphens, a repeated heading numbered from 1.
+    static func anchors(in markdown: String) -> Set<String> {
+        var seen: [String: Int] = [:]
+        var anchors = Set<String>()
+        var fenced = false
+        for line in markdown.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.trimmingCharacters(in: .whitespaces).hasPrefix("```") { fenced.toggle(); continue }
+            guard !fenced, line.hasPrefix("#") else { continue }
+            let title = line.drop { $0 == "#" }
+            guard title.first == " " else { continue }
+            let slug = String(title.trimmingCharacters(in: .whitespaces).lowercased().compactMap { character -> Character? in
+                if character == " " { return "-" }
+                return character.isLetter || character.isNumber || character == "-" || character == "_" ? character : nil
+            })
+            let count = seen[slug, default: 0]
+            anchors.insert(count == 0 ? slug : "\(slug)-\(count)")
+            seen[slug] = count + 1
+        }
+        return anchors
     }
 
     /// Markdown inline links `[text](target)` with their line numbers, outside fenced code blocks,
