@@ -16,11 +16,11 @@ final class WorkerProcess: @unchecked Sendable {
     /// Returns once the worker has connected, or at once if `waitForConnection` is false. Image
     /// URLs may reach loopback (the tests' servers) unless `allowPrivateNetworks` is false.
     init(
-        broker: TestBroker, topology: Topology, arguments: [String] = [], environment extra: [String: String] = [:],
-        waitForConnection: Bool = true, allowPrivateNetworks: Bool = true
+        broker: TestBroker, topology: Topology, model: String = WorkerProcess.modelDirectory, arguments: [String] = [],
+        environment extra: [String: String] = [:], waitForConnection: Bool = true, allowPrivateNetworks: Bool = true
     ) throws {
         process.executableURL = CLI.executable
-        process.arguments = ["worker", "--model", Self.modelDirectory] + (allowPrivateNetworks ? ["--allow-private-networks"] : []) + arguments
+        process.arguments = ["worker", "--model", model] + (allowPrivateNetworks ? ["--allow-private-networks"] : []) + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["CLIPQ_AMQP_URL"] = broker.url
         environment["CLIPQ_QUEUE"] = topology.requestQueue
