@@ -15,7 +15,7 @@ public enum ErrorCode: String, CaseIterable, Sendable {
     case deadlineExceeded = "deadline_exceeded"
     case `internal` = "internal"
 
-    /// What the code means, for the README and `clipq schema codes`.
+    /// What the code means, for docs/contract.md and `clipq schema codes`.
     public var meaning: String {
         switch self {
         case .messageTooLarge: "the message body is larger than the worker's limit"

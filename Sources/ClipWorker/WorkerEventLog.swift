@@ -2,7 +2,7 @@ import ClipAMQP
 import Logging
 
 extension Logger {
-    /// One line per request outcome and per broker link event (README, Logs). `event` is the
+    /// One line per request outcome and per broker link event (docs/operations.md). `event` is the
     /// stable name to filter on; `message` is for people. Absent values are left out.
     public func log(_ event: WorkerEvent) {
         switch event {

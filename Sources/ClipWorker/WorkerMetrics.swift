@@ -5,7 +5,7 @@ import ClipSchema
 import Foundation
 import Metrics
 
-/// The worker's metrics (README, Operations). The pipeline tells this one type what happened;
+/// The worker's metrics (docs/operations.md). The pipeline tells this one type what happened;
 /// only this type knows the metrics' names, labels, units and buckets. The handles are
 /// swift-metrics ones, made by the factory passed in: `prometheus()` (WorkerMetrics+Prometheus.swift) makes them on a private
 /// Prometheus registry for `/metrics`, and the no-op factory keeps tests and tools quiet.

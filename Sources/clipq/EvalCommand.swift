@@ -10,7 +10,7 @@ struct EvalCommand: ParsableCommand {
         discussion: """
             Embeds the split's images (from --images) and captions, L2-normalizes them and prints \
             text-to-image and image-to-text recall beside the published ViT-L/14@336 figures. \
-            Ties count against the query (see README). --embeddings DIR keeps the embeddings (the \
+            Ties count against the query (docs/batch-and-eval.md). --embeddings DIR keeps the embeddings (the \
             npy output of clipq batch): a complete DIR is reused without the model, an incomplete \
             one is resumed.
             """)

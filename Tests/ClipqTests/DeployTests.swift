@@ -304,7 +304,7 @@ final class DeployTests: XCTestCase {
         XCTAssertFalse(try broker.ctl(["list_queues", "name"]).contains("clipq.reply."), "reply queues are deleted")
     }
 
-    /// README's ClipClient example, as written (compiled, not run: it names a host "broker").
+    /// docs/clients.md's ClipClient example, as written (compiled, not run: it names a host "broker").
     func readmeClipClientExample() throws {
         let client = try ClipClient(settings: AMQPSettings(url: try AMQPURL("amqp://guest:guest@broker:5672/")))
         switch try client.embed(texts: ["a photo of a cat"], timeout: .seconds(30)) {
