@@ -27,6 +27,8 @@ struct OutcomeBuilder: Sendable {
         guard let replyTo = job.delivery.properties.replyTo, !replyTo.isEmpty else { return [] }
         var headers: [String: AMQPFieldValue] = ["x-clipq-model": .string(modelName), "x-clipq-worker": .string(workerID)]
         for (name, milliseconds) in timings { headers["x-clipq-\(name)-ms"] = .int(Int64(milliseconds)) }
+        // The trace context goes back with the answer, so the caller's spans join up.
+        for name in ["traceparent", "x-request-id"] { headers[name] = job.delivery.properties.headers?[name] }
         let properties = AMQPProperties(
             contentType: "application/json", headers: headers,
             deliveryMode: job.delivery.properties.isPersistent ? 2 : 1,

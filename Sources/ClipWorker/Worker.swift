@@ -35,10 +35,31 @@ public struct WorkerSettings: Sendable {
     }
 }
 
+/// What names a request in logs: the client's correlation id, and the W3C `traceparent` and
+/// `x-request-id` headers an HTTP front door (or any client) carried through the queue.
+public struct RequestIdentity: Equatable, Sendable {
+    public var correlationID: String?
+    public var traceparent: String?
+    public var requestID: String?
+
+    public init(correlationID: String? = nil, traceparent: String? = nil, requestID: String? = nil) {
+        self.correlationID = correlationID
+        self.traceparent = traceparent
+        self.requestID = requestID
+    }
+
+    init(_ properties: AMQPProperties) {
+        func header(_ name: String) -> String? {
+            if case .string(let value)? = properties.headers?[name] { value } else { nil }
+        }
+        self.init(correlationID: properties.correlationID, traceparent: header("traceparent"), requestID: header("x-request-id"))
+    }
+}
+
 /// What happened, for the log: one event per request outcome, and the link's news.
 public enum WorkerEvent: Sendable {
-    case replied(correlationID: String?, rows: Int, milliseconds: Int)
-    case failed(correlationID: String?, error: ClipError)
+    case replied(RequestIdentity, rows: Int, milliseconds: Int)
+    case failed(RequestIdentity, error: ClipError)
     case link(LinkEvent)
 }
 
@@ -293,7 +314,7 @@ public final class Worker: @unchecked Sendable {
         guard isLive(job) else { return metrics.ended(job, .requeued) }  // stopped or reconnected meanwhile
         metrics.ended(job, .success)
         transport.finish(outcome)
-        onEvent(.replied(correlationID: job.delivery.properties.correlationID, rows: rows.count, milliseconds: total))
+        onEvent(.replied(RequestIdentity(job.delivery.properties), rows: rows.count, milliseconds: total))
     }
 
     private func fail(_ job: RequestJob, _ error: ClipError) {
@@ -312,7 +333,7 @@ public final class Worker: @unchecked Sendable {
     private func refuse(_ job: RequestJob, _ error: ClipError) {
         metrics.ended(job, .error(error.code))
         transport.finish(outcomes.failure(job, error))
-        onEvent(.failed(correlationID: job.delivery.properties.correlationID, error: error))
+        onEvent(.failed(RequestIdentity(job.delivery.properties), error: error))
     }
 
     static func milliseconds(_ duration: Duration) -> Int {

@@ -6,16 +6,18 @@ extension Logger {
     /// stable name to filter on; `message` is for people. Absent values are left out.
     public func log(_ event: WorkerEvent) {
         switch event {
-        case .replied(let correlationID, let rows, let milliseconds):
+        case .replied(let request, let rows, let milliseconds):
             info("replied", metadata: Self.fields([
-                "event": "replied", "correlation_id": correlationID.map { .string($0) }, "rows": .stringConvertible(rows),
-                "ms": .stringConvertible(milliseconds),
+                "event": "replied", "correlation_id": request.correlationID.map { .string($0) },
+                "traceparent": request.traceparent.map { .string($0) }, "request_id": request.requestID.map { .string($0) },
+                "rows": .stringConvertible(rows), "ms": .stringConvertible(milliseconds),
             ]))
-        case .failed(let correlationID, let error):
+        case .failed(let request, let error):
             // A refused request is the sender's problem (notice); an internal error is ours.
             log(level: error.code == .internal ? .error : .notice, "\(error.message)", metadata: Self.fields([
-                "event": "failed", "correlation_id": correlationID.map { .string($0) }, "code": .string(error.code.rawValue),
-                "pointer": error.pointer.map { .string($0) },
+                "event": "failed", "correlation_id": request.correlationID.map { .string($0) },
+                "traceparent": request.traceparent.map { .string($0) }, "request_id": request.requestID.map { .string($0) },
+                "code": .string(error.code.rawValue), "pointer": error.pointer.map { .string($0) },
             ]))
         case .link(let event):
             log(event)

@@ -34,7 +34,7 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(reply.properties.contentType, "application/json")
         XCTAssertEqual(reply.properties.headers?["x-clipq-model"], .string("fake"))
         XCTAssertTrue(harness.deadLetters.isEmpty)
-        XCTAssertEqual(harness.events.outcomes, ["mixed": "replied"])
+        XCTAssertEqual(harness.events.outcomes(count: 1), ["mixed": "replied"])
     }
 
     func testRowsOfManyRequestsShareBatches() throws {
@@ -145,7 +145,7 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(error.code, .internal)
         XCTAssertTrue(error.message.contains("reply.schema.json"), error.message)
         XCTAssertEqual(harness.replies.first { $0.id == "text" }?.type, "error")
-        XCTAssertEqual(harness.events.outcomes, ["image": "replied", "text": "failed internal"])
+        XCTAssertEqual(harness.events.outcomes(count: 2), ["image": "replied", "text": "failed internal"])
     }
 
     /// Work of a lost connection is void: the queue redelivers it and it is answered once, on
@@ -231,5 +231,20 @@ final class PipelineTests: XCTestCase {
         harness.stop(timeout: .seconds(1))
         XCTAssertFalse(harness.worker.isReady)
         XCTAssertFalse(harness.worker.isAlive)
+    }
+
+    func testTheTraceContextIsLoggedAndReturnedWithTheReply() throws {
+        let harness = try WorkerHarness()
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        harness.send("traced", [("", "a cat")], headers: ["traceparent": .string(traceparent), "x-request-id": .string("req-1")])
+        _ = harness.awaitReplies(["traced"])
+        let reply = try XCTUnwrap(harness.transport.published.first { $0.properties.correlationID == "traced" })
+        XCTAssertEqual(reply.properties.headers?["traceparent"], .string(traceparent))
+        XCTAssertEqual(reply.properties.headers?["x-request-id"], .string("req-1"))
+        _ = harness.events.outcomes(count: 1)
+        let logged = harness.events.all.compactMap { event -> RequestIdentity? in
+            if case .replied(let request, _, _) = event { request } else { nil }
+        }
+        XCTAssertEqual(logged, [RequestIdentity(correlationID: "traced", traceparent: traceparent, requestID: "req-1")])
     }
 }

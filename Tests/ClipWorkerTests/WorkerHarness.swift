@@ -146,13 +146,20 @@ final class EventRecorder: @unchecked Sendable {
     func add(_ event: WorkerEvent) { lock.withLock { recorded.append(event) } }
     var all: [WorkerEvent] { lock.withLock { recorded } }
 
+    /// The request outcomes by correlation id once `count` are known (events follow the publish).
+    func outcomes(count: Int, timeout: Duration = .seconds(5)) -> [String: String] {
+        let deadline = ContinuousClock.now + timeout
+        while outcomes.count < count && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        return outcomes
+    }
+
     /// The request outcomes by correlation id: "replied", or "failed CODE".
     var outcomes: [String: String] {
         var byID: [String: String] = [:]
         for event in all {
             switch event {
-            case .replied(let id, _, _): byID[id ?? "?"] = "replied"
-            case .failed(let id, let error): byID[id ?? "?"] = "failed \(error.code.rawValue)"
+            case .replied(let request, _, _): byID[request.correlationID ?? "?"] = "replied"
+            case .failed(let request, let error): byID[request.correlationID ?? "?"] = "failed \(error.code.rawValue)"
             case .link: break
             }
         }

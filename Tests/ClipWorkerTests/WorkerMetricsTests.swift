@@ -32,6 +32,6 @@ final class WorkerMetricsTests: XCTestCase {
         ] {
             XCTAssertTrue(text.split(separator: "\n").contains { $0 == line }, "\(line) in\n\(text)")
         }
-        XCTAssertEqual(harness.events.outcomes, ["image": "replied", "text": "failed internal"])
+        XCTAssertEqual(harness.events.outcomes(count: 2), ["image": "replied", "text": "failed internal"])
     }
 }
