@@ -97,10 +97,10 @@ let package = Package(
         .testTarget(
             name: "ClipWorkerTests",
             dependencies: ["ClipWorker", "ClipTestSupport", "ClipModelTestSupport", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "ClipJobsTests", dependencies: ["ClipJobs", "ClipModelTestSupport"]),
+        .testTarget(name: "ClipJobsTests", dependencies: ["ClipJobs"]),
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executable (the dependency makes `swift test` build it first).
-        .testTarget(name: "ClipqTests", dependencies: ["clipq", "ClipTestSupport", "ClipModelTestSupport", "ClipAMQP", "ClipSchema", "ClipPipeline", "ClipWorker", "ClipClient", "ClipJobs", "ClipImage"]),
+        .testTarget(name: "ClipqTests", dependencies: ["clipq", "ClipTestSupport", "ClipModelTestSupport", "ClipAMQP", "ClipSchema", "ClipWorker", "ClipClient", "ClipJobs", "ClipImage"]),
         .testTarget(name: "ClipImageTests", dependencies: ["ClipImage", "ClipTestSupport"]),
         .testTarget(name: "ClipTensorTests", dependencies: ["ClipTensor"]),
         .testTarget(name: "ClipModelTests", dependencies: ["ClipModel", "ClipTensor"]),
