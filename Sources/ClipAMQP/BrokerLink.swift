@@ -7,25 +7,43 @@ public final class BrokerLink: Transport, @unchecked Sendable {
     public struct Configuration: Sendable {
         public var settings: AMQPSettings
         public var topology: Topology
+        /// Unacknowledged interactive deliveries the broker may hand over at once.
         public var prefetch: Int
+        /// The same for bulk deliveries: few, so that bulk work never crowds out interactive work.
+        public var bulkPrefetch: Int
+        /// The lanes consumed (both, or one for a worker dedicated to a lane).
+        public var lanes: [TrafficLane]
         public var initialBackoff: Duration
         public var maxBackoff: Duration
+        /// How often the queues' depths are asked of the broker (for metrics).
+        public var depthInterval: Duration
 
         public init(
-            settings: AMQPSettings, topology: Topology, prefetch: Int = 32, initialBackoff: Duration = .milliseconds(200),
-            maxBackoff: Duration = .seconds(30)
+            settings: AMQPSettings, topology: Topology, prefetch: Int = 32, bulkPrefetch: Int = 8,
+            lanes: [TrafficLane] = TrafficLane.allCases, initialBackoff: Duration = .milliseconds(200),
+            maxBackoff: Duration = .seconds(30), depthInterval: Duration = .seconds(5)
         ) {
             self.settings = settings
             self.topology = topology
             self.prefetch = prefetch
+            self.bulkPrefetch = bulkPrefetch
+            self.lanes = lanes
             self.initialBackoff = initialBackoff
             self.maxBackoff = maxBackoff
+            self.depthInterval = depthInterval
+        }
+
+        func prefetch(of lane: TrafficLane) -> Int {
+            switch lane {
+            case .interactive: prefetch
+            case .bulk: bulkPrefetch
+            }
         }
     }
 
     private let configuration: Configuration
     // Set by `start` before the link thread exists, read only by it afterwards.
-    private var onDelivery: @Sendable (DeliveryID, AMQPDelivery) -> Void = { _, _ in }
+    private var onDelivery: @Sendable (DeliveryID, AMQPDelivery, TrafficLane) -> Void = { _, _, _ in }
     private var onEvent: @Sendable (LinkEvent) -> Void = { _ in }
 
     /// A pipe whose write end any thread pokes to wake the link thread out of poll().
@@ -51,7 +69,11 @@ public final class BrokerLink: Transport, @unchecked Sendable {
     private var pendingPublishes: [UInt64: (remaining: Int, nacked: Bool, settlement: Outcome.Settlement)] = [:]
     private var blockedOutbox: [Outcome] = []
     private var isBlocked = false
-    private var consumerTag: String?
+    /// The consumers of this generation and the lane each serves (kept after a cancel: deliveries
+    /// already on their way still name them).
+    private var consumers: [String: TrafficLane] = [:]
+    private var consuming = false
+    private var lastDepthCheck: ContinuousClock.Instant?
 
     public init(_ configuration: Configuration) {
         self.configuration = configuration
@@ -70,7 +92,7 @@ public final class BrokerLink: Transport, @unchecked Sendable {
     }
 
     public func start(
-        onDelivery: @escaping @Sendable (DeliveryID, AMQPDelivery) -> Void, onEvent: @escaping @Sendable (LinkEvent) -> Void
+        onDelivery: @escaping @Sendable (DeliveryID, AMQPDelivery, TrafficLane) -> Void, onEvent: @escaping @Sendable (LinkEvent) -> Void
     ) {
         self.onDelivery = onDelivery
         self.onEvent = onEvent
@@ -149,9 +171,13 @@ public final class BrokerLink: Transport, @unchecked Sendable {
         let connection = try AMQPConnection(configuration.settings)
         try configuration.topology.declare(on: connection)
         try connection.enableConfirms()
-        try connection.setPrefetch(configuration.prefetch)
         generation += 1
-        consumerTag = try connection.consume(configuration.topology.requestQueue)
+        // basic.qos applies to the consumers started after it: each lane gets its own prefetch.
+        for lane in configuration.lanes {
+            try connection.setPrefetch(configuration.prefetch(of: lane))
+            consumers[try connection.consume(configuration.topology.queue(for: lane))] = lane
+        }
+        consuming = true
         onEvent(.connected(generation: generation))
         return connection
     }
@@ -163,17 +189,20 @@ public final class BrokerLink: Transport, @unchecked Sendable {
         pendingPublishes.removeAll()
         blockedOutbox.removeAll()
         isBlocked = false
-        consumerTag = nil
+        consumers.removeAll()
+        consuming = false
     }
 
     private func serve(_ connection: AMQPConnection) throws(AMQPError) {
         while true {
-            if isStopping, let tag = consumerTag {
-                try connection.cancel(consumerTag: tag)
-                consumerTag = nil
+            if isStopping && consuming {
+                for tag in consumers.keys { try connection.cancel(consumerTag: tag) }
+                consuming = false
+            } else if consuming {
+                try reportDepths(connection)
             }
             try handleOutcomes(connection)
-            if consumerTag == nil && unsettled.isEmpty { return }  // stopped and drained
+            if !consuming && unsettled.isEmpty { return }  // stopped and drained
             if isPastStopDeadline {
                 // Out of time: closing the channel hands every unacked delivery back to the queue.
                 lock.withLock {
@@ -236,7 +265,8 @@ public final class BrokerLink: Transport, @unchecked Sendable {
         switch event {
         case .delivery(let delivery):
             unsettled.insert(delivery.deliveryTag)
-            onDelivery(DeliveryID(generation: generation, tag: delivery.deliveryTag), delivery)
+            let lane = consumers[delivery.consumerTag] ?? .interactive
+            onDelivery(DeliveryID(generation: generation, tag: delivery.deliveryTag), delivery, lane)
         case .acked(let sequence, let multiple):
             try confirm(sequence, multiple: multiple, nacked: false, connection)
         case .nacked(let sequence, let multiple):
@@ -284,6 +314,17 @@ public final class BrokerLink: Transport, @unchecked Sendable {
             }
         }
         onEvent(.settled(DeliveryID(generation: generation, tag: tag), settlement))
+    }
+
+    /// Every `depthInterval`, how many messages wait in each lane's queue (a passive declare).
+    private func reportDepths(_ connection: AMQPConnection) throws(AMQPError) {
+        let now = ContinuousClock.now
+        if let last = lastDepthCheck, now - last < configuration.depthInterval { return }
+        lastDepthCheck = now
+        for lane in configuration.lanes {
+            let depth = try connection.declareQueue(configuration.topology.queue(for: lane), passive: true).messageCount
+            onEvent(.queueDepth(lane, messages: depth))
+        }
     }
 
     /// Sleeps for the backoff, waking early to stop.

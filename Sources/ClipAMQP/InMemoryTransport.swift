@@ -12,14 +12,14 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
         var redelivered: Bool
     }
 
-    /// The queue the requests are consumed from (the routing key of every delivery).
-    public let queueName: String
-    private let prefetch: Int
+    /// The queues the requests are consumed from (the routing key of their deliveries).
+    public let topology: Topology
+    private let prefetch: [TrafficLane: Int]
 
     private let condition = NSCondition()
     // Guarded by `condition`:
-    private var queue: [Message] = []
-    private var unsettled: [UInt64: Message] = [:]
+    private var queues: [TrafficLane: [Message]] = [:]
+    private var unsettled: [UInt64: (message: Message, lane: TrafficLane)] = [:]
     private var generation = 1
     private var nextTag: UInt64 = 0
     private var inbox: [Outcome] = []
@@ -31,17 +31,17 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
     private var report = StopReport()
     private var closed = false
 
-    public init(queueName: String = "clipq.requests", prefetch: Int = 32) {
-        self.queueName = queueName
-        self.prefetch = max(1, prefetch)
+    public init(topology: Topology = Topology(), prefetch: Int = 32, bulkPrefetch: Int = 8) {
+        self.topology = topology
+        self.prefetch = [.interactive: max(1, prefetch), .bulk: max(1, bulkPrefetch)]
     }
 
     // MARK: - The test's side: the publishers and the broker
 
-    /// Puts a request in the queue, as a client's publish would.
-    public func enqueue(_ body: [UInt8], properties: AMQPProperties) {
+    /// Puts a request in a lane's queue, as a client's publish would.
+    public func enqueue(_ body: [UInt8], properties: AMQPProperties, lane: TrafficLane = .interactive) {
         condition.withLock {
-            queue.append(Message(body: body, properties: properties, redelivered: false))
+            queues[lane, default: []].append(Message(body: body, properties: properties, redelivered: false))
             condition.broadcast()
         }
     }
@@ -49,8 +49,8 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
     /// Every message the pipeline published (and the transport confirmed), in order.
     public var published: [OutgoingMessage] { condition.withLock { publishedMessages } }
 
-    /// Requests waiting in the queue, not delivered.
-    public var queuedCount: Int { condition.withLock { queue.count } }
+    /// Requests waiting in the queues, not delivered.
+    public var queuedCount: Int { condition.withLock { queues.values.reduce(0) { $0 + $1.count } } }
 
     /// Requests delivered and not yet settled.
     public var unsettledCount: Int { condition.withLock { unsettled.count } }
@@ -84,11 +84,11 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
 
     // MARK: - Transport
 
-    private var onDelivery: @Sendable (DeliveryID, AMQPDelivery) -> Void = { _, _ in }
+    private var onDelivery: @Sendable (DeliveryID, AMQPDelivery, TrafficLane) -> Void = { _, _, _ in }
     private var onEvent: @Sendable (LinkEvent) -> Void = { _ in }
 
     public func start(
-        onDelivery: @escaping @Sendable (DeliveryID, AMQPDelivery) -> Void, onEvent: @escaping @Sendable (LinkEvent) -> Void
+        onDelivery: @escaping @Sendable (DeliveryID, AMQPDelivery, TrafficLane) -> Void, onEvent: @escaping @Sendable (LinkEvent) -> Void
     ) {
         self.onDelivery = onDelivery
         self.onEvent = onEvent
@@ -119,7 +119,7 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
     // MARK: - The transport's thread
 
     private enum Step {
-        case deliver(DeliveryID, AMQPDelivery)
+        case deliver(DeliveryID, AMQPDelivery, TrafficLane)
         case outcomes([Outcome])
         case reconnect(lost: Int, now: Int)
         case close
@@ -129,7 +129,7 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
         onEvent(.connected(generation: condition.withLock { generation }))
         while true {
             switch nextStep() {
-            case .deliver(let id, let delivery): onDelivery(id, delivery)
+            case .deliver(let id, let delivery, let lane): onDelivery(id, delivery, lane)
             case .outcomes(let outcomes): for outcome in outcomes { handle(outcome) }
             case .reconnect(let lost, let now):
                 onEvent(.connectionLost(generation: lost, error: AMQPError(.connection, "the in-memory connection was dropped"), retryIn: .zero))
@@ -162,14 +162,16 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
                         condition.broadcast()
                         return .close
                     }
-                } else if unsettled.count < prefetch, !queue.isEmpty {
-                    let message = queue.removeFirst()
+                } else if let lane = TrafficLane.allCases.first(where: { lane in
+                    !(queues[lane]?.isEmpty ?? true) && unsettled.values.filter { $0.lane == lane }.count < prefetch[lane] ?? 1
+                }) {
+                    let message = queues[lane, default: []].removeFirst()
                     nextTag += 1
-                    unsettled[nextTag] = message
+                    unsettled[nextTag] = (message, lane)
                     let delivery = AMQPDelivery(
-                        deliveryTag: nextTag, redelivered: message.redelivered, routingKey: queueName,
+                        deliveryTag: nextTag, redelivered: message.redelivered, routingKey: topology.queue(for: lane),
                         properties: message.properties, body: message.body)
-                    return .deliver(DeliveryID(generation: generation, tag: nextTag), delivery)
+                    return .deliver(DeliveryID(generation: generation, tag: nextTag), delivery, lane)
                 }
                 condition.wait(until: Date(timeIntervalSinceNow: 0.02))
             }
@@ -179,21 +181,24 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
     /// Unsettled deliveries go back to the head of the queue, marked redelivered (the broker's
     /// behaviour when a channel closes).
     private func requeueUnsettled() {
-        let back = unsettled.sorted { $0.key < $1.key }.map { Message(body: $0.value.body, properties: $0.value.properties, redelivered: true) }
-        queue.insert(contentsOf: back, at: 0)
+        for (_, entry) in unsettled.sorted(by: { $0.key > $1.key }) { requeue(entry.message, lane: entry.lane) }
         unsettled.removeAll()
+    }
+
+    private func requeue(_ message: Message, lane: TrafficLane) {
+        var message = message
+        message.redelivered = true
+        queues[lane, default: []].insert(message, at: 0)
     }
 
     private func handle(_ outcome: Outcome) {
         let settled: Outcome.Settlement? = condition.withLock {
-            guard outcome.delivery.generation == generation, let message = unsettled[outcome.delivery.tag] else { return nil }
+            guard outcome.delivery.generation == generation, let (message, lane) = unsettled[outcome.delivery.tag] else { return nil }
             let refused = outcome.publishes.contains { refusing?($0) ?? false }
             if !refused { publishedMessages += outcome.publishes }
             let settlement = refused ? .requeue : outcome.settlement
             unsettled[outcome.delivery.tag] = nil
-            if settlement == .requeue {
-                queue.insert(Message(body: message.body, properties: message.properties, redelivered: true), at: 0)
-            }
+            if settlement == .requeue { requeue(message, lane: lane) }
             if stopDeadline != nil {
                 switch settlement {
                 case .ack: report.settled += 1

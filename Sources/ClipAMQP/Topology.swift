@@ -1,24 +1,46 @@
-/// The queues and exchanges clipq needs (DESIGN §2), declared idempotently by every worker at
-/// start: a durable quorum queue for requests whose rejected and over-delivered messages go to
-/// a fanout dead-letter exchange, and a durable queue behind it for inspection and replay.
+/// The traffic a request queue carries. Interactive requests (a user waits) always go first;
+/// bulk requests (batch jobs, indexing) fill what interactive traffic leaves.
+public enum TrafficLane: String, CaseIterable, Sendable {
+    case interactive
+    case bulk
+}
+
+/// The queues and exchanges clipq needs (docs/design.md), declared idempotently by every worker
+/// at start: two durable quorum queues for requests (interactive and bulk) whose rejected and
+/// over-delivered messages go to a fanout dead-letter exchange, and a durable queue behind it
+/// for inspection and replay.
 public struct Topology: Equatable, Sendable {
+    /// The interactive request queue.
     public var requestQueue: String
+    /// The bulk request queue.
+    public var bulkQueue: String
     public var deadLetterExchange: String
     public var deadLetterQueue: String
     /// Deliveries of one message before the broker dead-letters it (poison messages).
     public var deliveryLimit: Int
 
+    /// `bulkQueue` defaults to `clipq.bulk` beside the default request queue, and to
+    /// `<requestQueue>.bulk` beside any other.
     public init(
-        requestQueue: String = "clipq.requests", deadLetterExchange: String = "clipq.dlx",
+        requestQueue: String = "clipq.requests", bulkQueue: String? = nil, deadLetterExchange: String = "clipq.dlx",
         deadLetterQueue: String = "clipq.dead", deliveryLimit: Int = 5
     ) {
         self.requestQueue = requestQueue
+        self.bulkQueue = bulkQueue ?? (requestQueue == "clipq.requests" ? "clipq.bulk" : "\(requestQueue).bulk")
         self.deadLetterExchange = deadLetterExchange
         self.deadLetterQueue = deadLetterQueue
         self.deliveryLimit = deliveryLimit
     }
 
-    /// The request queue's arguments; a queue declared before with others is an error (406).
+    /// The queue of `lane`.
+    public func queue(for lane: TrafficLane) -> String {
+        switch lane {
+        case .interactive: requestQueue
+        case .bulk: bulkQueue
+        }
+    }
+
+    /// The request queues' arguments; a queue declared before with others is an error (406).
     public var requestQueueArguments: [String: AMQPFieldValue] {
         [
             "x-queue-type": .string("quorum"),
@@ -31,13 +53,15 @@ public struct Topology: Equatable, Sendable {
         try connection.declareExchange(deadLetterExchange, type: "fanout")
         try connection.declareQueue(deadLetterQueue)
         try connection.bindQueue(deadLetterQueue, exchange: deadLetterExchange)
-        do {
-            try connection.declareQueue(requestQueue, arguments: requestQueueArguments)
-        } catch where error.replyCode == 406 {
-            throw AMQPError(
-                .channelClosed,
-                "queue \(requestQueue) exists with other arguments than \(requestQueueArguments) "
-                    + "(delete it, or configure the same names and limits): \(error.message)", replyCode: 406)
+        for queue in [requestQueue, bulkQueue] {
+            do {
+                try connection.declareQueue(queue, arguments: requestQueueArguments)
+            } catch where error.replyCode == 406 {
+                throw AMQPError(
+                    .channelClosed,
+                    "queue \(queue) exists with other arguments than \(requestQueueArguments) "
+                        + "(delete it, or configure the same names and limits): \(error.message)", replyCode: 406)
+            }
         }
     }
 }

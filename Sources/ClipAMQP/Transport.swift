@@ -63,6 +63,8 @@ public enum LinkEvent: Sendable {
     case staleOutcome(DeliveryID)
     case blocked(reason: String)
     case unblocked
+    /// Messages ready in a lane's queue, as the broker last said (for metrics and autoscaling).
+    case queueDepth(TrafficLane, messages: Int)
 }
 
 /// How a stop ended: how many deliveries were settled after it began, and how many were
@@ -89,8 +91,10 @@ public struct StopReport: Equatable, Sendable {
 /// outcome is confirmed; deliveries of a lost connection generation are void (redelivered by
 /// the queue) and outcomes for them are dropped as `staleOutcome`.
 public protocol Transport: AnyObject, Sendable {
-    /// Starts consuming; `onDelivery` and `onEvent` are called from the transport's own thread.
-    func start(onDelivery: @escaping @Sendable (DeliveryID, AMQPDelivery) -> Void, onEvent: @escaping @Sendable (LinkEvent) -> Void)
+    /// Starts consuming; `onDelivery` (with the lane the delivery came from) and `onEvent` are
+    /// called from the transport's own thread.
+    func start(
+        onDelivery: @escaping @Sendable (DeliveryID, AMQPDelivery, TrafficLane) -> Void, onEvent: @escaping @Sendable (LinkEvent) -> Void)
     /// Hands over how a delivery ends (from any thread).
     func finish(_ outcome: Outcome)
     /// Stops consuming and settles outcomes as they arrive until nothing is in flight or

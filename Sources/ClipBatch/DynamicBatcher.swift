@@ -20,15 +20,24 @@ public struct Batch<Lane: Hashable & Sendable, Payload: Sendable>: Sendable {
     public var expired: [Payload]
 }
 
-/// The dynamic batcher (DESIGN §3): ingest threads submit validated items; the one encoder
+/// How soon an item wants its turn: urgent items (interactive traffic) always go before
+/// background ones (bulk traffic), which only fill the room urgent items leave.
+public enum Urgency: Sendable {
+    case urgent
+    case background
+}
+
+/// The dynamic batcher (docs/design.md): ingest threads submit validated items; the one encoder
 /// thread takes batches. Lanes (images, texts) batch separately. A lane's batch leaves when it
 /// is full, when its oldest item has waited `maxWait`, or when an item's deadline comes, so
-/// nothing is held past its deadline. It is the only owner of its queues.
+/// nothing is held past its deadline. Urgent items lead every batch and their lane is served
+/// first; background items fill what is left. It is the only owner of its queues.
 public final class DynamicBatcher<Lane: Hashable & Sendable, Payload: Sendable>: @unchecked Sendable {
     private struct Entry {
         var payload: Payload
         var enqueued: ContinuousClock.Instant
         var deadline: ContinuousClock.Instant?
+        var urgency: Urgency
     }
 
     private let policies: [Lane: BatchPolicy]
@@ -44,19 +53,28 @@ public final class DynamicBatcher<Lane: Hashable & Sendable, Payload: Sendable>:
     /// Adds an item; false (and the item is not taken) if the lane is unknown or the batcher
     /// is closed.
     @discardableResult
-    public func submit(_ payload: Payload, lane: Lane, deadline: ContinuousClock.Instant? = nil) -> Bool {
-        submit([(payload, lane)], deadline: deadline)
+    public func submit(_ payload: Payload, lane: Lane, deadline: ContinuousClock.Instant? = nil, urgency: Urgency = .urgent) -> Bool {
+        submit([(payload, lane)], deadline: deadline, urgency: urgency)
     }
 
     /// Adds a request's items at once, so the encoder never takes half of them: all or none.
     @discardableResult
-    public func submit(_ items: [(payload: Payload, lane: Lane)], deadline: ContinuousClock.Instant? = nil) -> Bool {
+    public func submit(
+        _ items: [(payload: Payload, lane: Lane)], deadline: ContinuousClock.Instant? = nil, urgency: Urgency = .urgent
+    ) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         guard !isClosed, items.allSatisfy({ policies[$0.lane] != nil }) else { return false }
         let now = ContinuousClock.now
         for item in items {
-            queues[item.lane, default: []].append(Entry(payload: item.payload, enqueued: now, deadline: deadline))
+            let entry = Entry(payload: item.payload, enqueued: now, deadline: deadline, urgency: urgency)
+            var queue = queues[item.lane, default: []]
+            switch urgency {
+            case .background: queue.append(entry)
+            case .urgent:  // after the urgent entries already queued, before every background one
+                queue.insert(entry, at: queue.firstIndex { $0.urgency == .background } ?? queue.endIndex)
+            }
+            queues[item.lane] = queue
         }
         condition.signal()
         return true
@@ -84,13 +102,19 @@ public final class DynamicBatcher<Lane: Hashable & Sendable, Payload: Sendable>:
         while true {
             let now = ContinuousClock.now
             var earliestDue: ContinuousClock.Instant?
-            // Of the lanes that are due, serve the one whose oldest item has waited longest.
-            var dueLane: (lane: Lane, since: ContinuousClock.Instant)?
+            // Of the lanes that are due, serve one led by urgent items first, then the one whose
+            // first item has waited longest.
+            var dueLane: (lane: Lane, urgent: Bool, since: ContinuousClock.Instant)?
             for (lane, entries) in queues where !entries.isEmpty {
                 guard let policy = policies[lane] else { continue }
                 let due = dueTime(entries, policy)
                 if due <= now || isClosed {
-                    if dueLane.map({ entries[0].enqueued < $0.since }) ?? true { dueLane = (lane, entries[0].enqueued) }
+                    let candidate = (lane: lane, urgent: entries[0].urgency == .urgent, since: entries[0].enqueued)
+                    if dueLane.map({ (candidate.urgent && !$0.urgent) || (candidate.urgent == $0.urgent && candidate.since < $0.since) })
+                        ?? true
+                    {
+                        dueLane = candidate
+                    }
                 } else {
                     earliestDue = min(earliestDue ?? due, due)
                 }
@@ -107,8 +131,9 @@ public final class DynamicBatcher<Lane: Hashable & Sendable, Payload: Sendable>:
 
     /// When a lane must leave: full now, or its oldest item's wait is up, or a deadline comes.
     private func dueTime(_ entries: [Entry], _ policy: BatchPolicy) -> ContinuousClock.Instant {
-        if entries.count >= policy.maxBatch { return entries[0].enqueued }
-        var due = entries[0].enqueued + policy.maxWait
+        let oldest = entries.lazy.map(\.enqueued).min() ?? entries[0].enqueued
+        if entries.count >= policy.maxBatch { return oldest }
+        var due = oldest + policy.maxWait
         for entry in entries { if let deadline = entry.deadline, deadline < due { due = deadline } }
         return due
     }

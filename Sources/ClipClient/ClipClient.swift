@@ -38,6 +38,12 @@ public final class ClipClient: @unchecked Sendable {
         try connection.consume(replyQueue)
     }
 
+    /// A client of the fleet serving `topology`, sending to the queue of `lane`: interactive for
+    /// requests someone waits for, bulk for batch work that should never delay them.
+    public convenience init(settings: AMQPSettings, topology: Topology, lane: TrafficLane = .interactive) throws(AMQPError) {
+        try self.init(settings: settings, queue: topology.queue(for: lane))
+    }
+
     /// Sends a request body (JSON of the contract) and waits up to `timeout` for its reply.
     /// `deadline` becomes the `x-deadline` header: workers answer `deadline_exceeded` after it.
     public func send(_ body: [UInt8], timeout: Duration = .seconds(60), deadline: Date? = nil, persistent: Bool = true)

@@ -7,6 +7,7 @@ import Foundation
 final class RequestJob: @unchecked Sendable {
     let id: DeliveryID
     let delivery: AMQPDelivery
+    let lane: TrafficLane
     let received: ContinuousClock.Instant
     let deadline: ContinuousClock.Instant?
 
@@ -17,9 +18,13 @@ final class RequestJob: @unchecked Sendable {
     private var ended = false
     private(set) var ingestDone: ContinuousClock.Instant?
 
-    init(id: DeliveryID, delivery: AMQPDelivery, received: ContinuousClock.Instant, deadline: ContinuousClock.Instant?) {
+    init(
+        id: DeliveryID, delivery: AMQPDelivery, lane: TrafficLane = .interactive, received: ContinuousClock.Instant,
+        deadline: ContinuousClock.Instant?
+    ) {
         self.id = id
         self.delivery = delivery
+        self.lane = lane
         self.received = received
         self.deadline = deadline
     }

@@ -164,7 +164,7 @@ public final class Worker: @unchecked Sendable {
         thread.name = "clipq-encoder"
         thread.start()
         transport.start(
-            onDelivery: { [weak self] id, delivery in self?.accept(id, delivery) },
+            onDelivery: { [weak self] id, delivery, lane in self?.accept(id, delivery, lane) },
             onEvent: { [weak self, metrics, onEvent] event in
                 self?.track(event)
                 metrics.link(event)
@@ -218,10 +218,13 @@ public final class Worker: @unchecked Sendable {
 
     // MARK: - Ingest (pool threads)
 
-    private func accept(_ id: DeliveryID, _ delivery: AMQPDelivery) {
-        let job = RequestJob(id: id, delivery: delivery, received: .now, deadline: delivery.properties.deadline())
-        metrics.received()
-        ingestQueue.addOperation { [self] in ingest(job) }
+    private func accept(_ id: DeliveryID, _ delivery: AMQPDelivery, _ lane: TrafficLane) {
+        let job = RequestJob(id: id, delivery: delivery, lane: lane, received: .now, deadline: delivery.properties.deadline())
+        metrics.received(lane)
+        let operation = BlockOperation { [self] in ingest(job) }
+        // Interactive requests overtake bulk ones waiting for an ingest thread.
+        operation.queuePriority = lane == .interactive ? .high : .low
+        ingestQueue.addOperation(operation)
     }
 
     private func ingest(_ job: RequestJob) {
@@ -249,7 +252,7 @@ public final class Worker: @unchecked Sendable {
                     .map { (payload: Item(job: job, row: row, enqueued: now, input: $0), lane: $0.lane) }
             }
             job.expect(rowCount: rows.count, items: items.count)
-            if !batcher.submit(items, deadline: job.deadline) {
+            if !batcher.submit(items, deadline: job.deadline, urgency: job.lane == .interactive ? .urgent : .background) {
                 // Shutting down: not the request's fault. Back to the queue for another worker.
                 guard job.fail() else { return }
                 metrics.ended(job, .requeued)
@@ -269,7 +272,7 @@ public final class Worker: @unchecked Sendable {
             for item in batch.items where !isLive(item.job) { abandon(item.job) }
             let items = batch.items.filter { !$0.job.hasEnded }
             guard !items.isEmpty else { continue }
-            metrics.batch(batch.lane, enqueued: items.map(\.enqueued))
+            metrics.batch(batch.lane, items: items.map { ($0.job.lane, $0.enqueued) })
             do {
                 let start = ContinuousClock.now
                 let features = try encode(items.map(\.input), lane: batch.lane)

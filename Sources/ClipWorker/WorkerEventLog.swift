@@ -48,8 +48,8 @@ extension Logger {
             warning("the broker blocks publishing", metadata: ["event": "broker_blocked", "reason": .string(reason)])
         case .unblocked:
             info("the broker accepts publishing again", metadata: ["event": "broker_unblocked"])
-        case .settled:
-            break  // one line per request is enough
+        case .settled, .queueDepth:
+            break  // one line per request is enough; depths are metrics
         }
     }
 

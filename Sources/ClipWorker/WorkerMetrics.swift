@@ -32,6 +32,10 @@ public final class WorkerMetrics: @unchecked Sendable {
     private let reconnects: Counter
     private let deadLetters: [ErrorCode: Counter]
     private let unroutableReplies: Counter
+    private let laneRequests: [TrafficLane: Counter]
+    private let laneRows: [TrafficLane: Counter]
+    private let laneWait: [TrafficLane: Timer]
+    private let laneDepth: [TrafficLane: Meter]
 
     private let lock = NSLock()
     // Guarded by `lock`:
@@ -72,6 +76,13 @@ public final class WorkerMetrics: @unchecked Sendable {
             ($0, counter("clipq_dead_letters_total", [("code", $0.rawValue)]))
         })
         unroutableReplies = counter("clipq_replies_unroutable_total")
+        func byTraffic<T>(_ make: (TrafficLane) -> T) -> [TrafficLane: T] {
+            Dictionary(uniqueKeysWithValues: TrafficLane.allCases.map { ($0, make($0)) })
+        }
+        laneRequests = byTraffic { counter("clipq_lane_requests_total", [("lane", $0.rawValue)]) }
+        laneRows = byTraffic { counter("clipq_lane_rows_total", [("lane", $0.rawValue)]) }
+        laneWait = byTraffic { timer("clipq_lane_wait_seconds", [("lane", $0.rawValue)]) }
+        laneDepth = byTraffic { Meter(label: "clipq_queue_depth", dimensions: [("lane", $0.rawValue)], factory: factory) }
     }
 
     /// Metrics that go nowhere (in-process tools, tests of other things).
@@ -79,9 +90,10 @@ public final class WorkerMetrics: @unchecked Sendable {
 
     // MARK: - What the pipeline reports
 
-    /// A delivery was taken in.
-    func received() {
+    /// A delivery of `lane` was taken in.
+    func received(_ lane: TrafficLane) {
         inFlight.increment()
+        laneRequests[lane]?.increment()
     }
 
     /// A request ended; call it before its outcome goes to the link, so that the dead letter's
@@ -101,11 +113,16 @@ public final class WorkerMetrics: @unchecked Sendable {
         inFlight.decrement()
     }
 
-    /// The encoder took a batch of `lane` whose items were queued at `enqueued`.
-    func batch(_ lane: Worker.Lane, enqueued: [ContinuousClock.Instant]) {
+    /// The encoder took a batch of `lane` whose items came from `items`' traffic lanes and were
+    /// queued at their instants.
+    func batch(_ lane: Worker.Lane, items: [(traffic: TrafficLane, enqueued: ContinuousClock.Instant)]) {
         let now = ContinuousClock.now
-        batchSize[lane]?.record(enqueued.count)
-        for instant in enqueued { queueWait[lane]?.record(duration: now - instant) }
+        batchSize[lane]?.record(items.count)
+        for item in items {
+            queueWait[lane]?.record(duration: now - item.enqueued)
+            laneWait[item.traffic]?.record(duration: now - item.enqueued)
+            laneRows[item.traffic]?.increment()
+        }
     }
 
     /// The encoder computed `rows` rows of `lane` in `duration`.
@@ -143,6 +160,7 @@ public final class WorkerMetrics: @unchecked Sendable {
             _ = lock.withLock { pendingDeadLetters.removeValue(forKey: id) }
         case .blocked: blocked.set(1)
         case .unblocked: blocked.set(0)
+        case .queueDepth(let lane, let messages): laneDepth[lane]?.set(messages)
         }
     }
 }

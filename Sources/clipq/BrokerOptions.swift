@@ -21,8 +21,11 @@ struct BrokerOptions: ParsableArguments {
     @Option(help: "Client key for amqps:// (PEM). Env CLIPQ_AMQP_KEY.")
     var amqpKey: String?
 
-    @Option(help: "Request queue. Env CLIPQ_QUEUE.")
+    @Option(help: "Request queue (interactive traffic). Env CLIPQ_QUEUE.")
     var queue: String = env("CLIPQ_QUEUE") ?? "clipq.requests"
+
+    @Option(help: "Bulk request queue, served where interactive requests leave room (default clipq.bulk; QUEUE.bulk beside another --queue). Env CLIPQ_BULK_QUEUE.")
+    var bulkQueue: String? = env("CLIPQ_BULK_QUEUE")
 
     @Option(help: "Dead-letter exchange. Env CLIPQ_DLX.")
     var deadLetterExchange: String = env("CLIPQ_DLX") ?? "clipq.dlx"
@@ -34,7 +37,7 @@ struct BrokerOptions: ParsableArguments {
     var deliveryLimit: Int = env("CLIPQ_DELIVERY_LIMIT").flatMap(Int.init) ?? 5
 
     var topology: Topology {
-        Topology(requestQueue: queue, deadLetterExchange: deadLetterExchange, deadLetterQueue: deadLetterQueue,
+        Topology(requestQueue: queue, bulkQueue: bulkQueue, deadLetterExchange: deadLetterExchange, deadLetterQueue: deadLetterQueue,
                  deliveryLimit: deliveryLimit)
     }
 
@@ -57,3 +60,5 @@ struct BrokerOptions: ParsableArguments {
 func env(_ name: String) -> String? {
     ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
 }
+
+extension TrafficLane: ExpressibleByArgument {}

@@ -25,6 +25,12 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Unacknowledged requests the broker may hand this worker at once: enough to fill text batches; lower it for image-heavy fleets that autoscale. Env CLIPQ_PREFETCH.")
     var prefetch: Int = env("CLIPQ_PREFETCH").flatMap(Int.init) ?? 64
 
+    @Option(help: "Unacknowledged bulk requests held at once: few, so that bulk work never stands between an interactive request and the encoder for more than a batch. Env CLIPQ_BULK_PREFETCH.")
+    var bulkPrefetch: Int = env("CLIPQ_BULK_PREFETCH").flatMap(Int.init) ?? 8
+
+    @Option(help: "The traffic lanes this worker serves, comma-separated: interactive,bulk (both, interactive first), or one of them for a dedicated worker. Env CLIPQ_LANES.")
+    var lanes: String = env("CLIPQ_LANES") ?? "interactive,bulk"
+
     @Option(help: "Longest a row waits for others to fill its batch, in ms (0: the encoder takes what is queued whenever it is free, and what arrives while it works forms the next batch). Env CLIPQ_MAX_WAIT_MS.")
     var maxWaitMs: Int = env("CLIPQ_MAX_WAIT_MS").flatMap(Int.init) ?? 0
 
@@ -46,7 +52,22 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Least severe log level written: trace, debug, info, notice, warning, error or critical. Env CLIPQ_LOG_LEVEL.")
     var logLevel: String = env("CLIPQ_LOG_LEVEL") ?? "info"
 
+    var servedLanes: [TrafficLane] {
+        get throws {
+            let names = lanes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let served = try names.map { name in
+                guard let lane = TrafficLane(rawValue: name) else {
+                    throw ValidationError("--lanes: expected interactive, bulk or both, not \(name)")
+                }
+                return lane
+            }
+            guard !served.isEmpty else { throw ValidationError("--lanes: name at least one lane") }
+            return TrafficLane.allCases.filter(served.contains)
+        }
+    }
+
     func validate() throws {
+        _ = try servedLanes
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level: expected trace, debug, info, notice, warning, error or critical, not \(logLevel)")
         }
@@ -59,7 +80,8 @@ struct WorkerCommand: ParsableCommand {
         sendWarnings { log.warning("\($0)", metadata: ["event": "warning"]) }  // the model's, e.g. a bf16 fallback
         let (embedder, weights) = try model.loadedEmbedder()
         let amqp = try broker.settings(connectionName: "clipq worker \(Worker.defaultID)")
-        let link = BrokerLink(BrokerLink.Configuration(settings: amqp, topology: broker.topology, prefetch: prefetch))
+        let link = BrokerLink(BrokerLink.Configuration(
+            settings: amqp, topology: broker.topology, prefetch: prefetch, bulkPrefetch: bulkPrefetch, lanes: try servedLanes))
         var settings = WorkerSettings(topology: broker.topology, modelName: model.directory.lastPathComponent)
         settings.limits = RequestLimits(maxBodyBytes: maxBodyBytes, maxRows: maxRows)
         settings.imageBatch = BatchPolicy(maxBatch: model.maxBatch, maxWait: .milliseconds(maxWaitMs))
@@ -84,7 +106,8 @@ struct WorkerCommand: ParsableCommand {
         }
         var started: Logger.Metadata = [
             "event": "started", "model": .string(settings.modelName), "broker": .string(amqp.url.description),
-            "queue": .string(broker.queue), "version": .string(clipqVersion),
+            "queue": .string(broker.queue), "bulk_queue": .string(broker.topology.bulkQueue),
+            "lanes": .string(try servedLanes.map(\.rawValue).joined(separator: ",")), "version": .string(clipqVersion),
         ]
         if let http { started["http_port"] = .stringConvertible(Int(http.port)) }
         if let weights { started["weights"] = .string(weights) }  // bf16/int8: converted, or mapped from the cache

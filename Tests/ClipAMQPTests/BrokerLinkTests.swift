@@ -70,7 +70,7 @@ final class BrokerLinkTests: XCTestCase {
         let box = Box()
         let link = BrokerLink(try configuration(topology, name: name))
         box.link = link
-        link.start(onDelivery: { id, delivery in if let link = box.link { handle(link, id, delivery) } }, onEvent: recorder.record)
+        link.start(onDelivery: { id, delivery, _ in if let link = box.link { handle(link, id, delivery) } }, onEvent: recorder.record)
         // Requests published before the link has declared the queue would be dropped.
         XCTAssertTrue(waitUntil { recorder.connections >= 1 }, "the link did not connect")
         return link

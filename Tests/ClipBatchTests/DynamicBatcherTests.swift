@@ -141,4 +141,25 @@ final class DynamicBatcherTests: XCTestCase {
         XCTAssertFalse(batcher.submit([(1, .text), (2, .image)]))
         XCTAssertEqual(batcher.pendingCount, 0)
     }
+
+    func testUrgentItemsLeadTheBatchAndBackgroundItemsFillTheRest() {
+        let batcher = batcher(imageBatch: 4, wait: .zero)
+        for i in 100..<106 { batcher.submit(i, lane: .image, urgency: .background) }
+        batcher.submit([(1, .image), (2, .image)], urgency: .urgent)
+        XCTAssertEqual(batcher.nextBatch()?.items, [1, 2, 100, 101])
+        batcher.submit(3, lane: .image, urgency: .urgent)
+        XCTAssertEqual(batcher.nextBatch()?.items, [3, 102, 103, 104])
+        XCTAssertEqual(batcher.nextBatch()?.items, [105])
+    }
+
+    func testALaneWithUrgentItemsIsServedBeforeAnOlderBackgroundLane() {
+        let batcher = batcher(wait: .zero)
+        batcher.submit(100, lane: .image, urgency: .background)
+        Thread.sleep(forTimeInterval: 0.01)
+        batcher.submit(1, lane: .text, urgency: .urgent)
+        let first = batcher.nextBatch()
+        XCTAssertEqual(first?.lane, .text)
+        XCTAssertEqual(first?.items, [1])
+        XCTAssertEqual(batcher.nextBatch()?.items, [100])
+    }
 }

@@ -68,14 +68,14 @@ final class WorkerHarness {
     private var stopped = false
 
     init(
-        limits: RequestLimits = RequestLimits(), imageBatch: Int = 8, textBatch: Int = 64, prefetch: Int = 32,
+        limits: RequestLimits = RequestLimits(), imageBatch: Int = 8, textBatch: Int = 64, prefetch: Int = 32, bulkPrefetch: Int = 8,
         encoderGrace: Duration = .seconds(3), metrics: WorkerMetrics = .disabled,
         encoder: FakeEncoder? = nil
     ) throws {
         let preparer = try TinyModel.preparer.get()
         let config = preparer.images.config
         self.encoder = encoder ?? FakeEncoder(pixelsPerImage: 3 * config.cropHeight * config.cropWidth)
-        transport = InMemoryTransport(queueName: topology.requestQueue, prefetch: prefetch)
+        transport = InMemoryTransport(topology: topology, prefetch: prefetch, bulkPrefetch: bulkPrefetch)
         var settings = WorkerSettings(topology: topology, limits: limits, modelName: "fake")
         settings.imageBatch.maxBatch = imageBatch
         settings.textBatch.maxBatch = textBatch
@@ -98,14 +98,21 @@ final class WorkerHarness {
 
     /// Publishes a request of `rows` (image cell, text cell) with reply_to "replies".
     func send(
-        _ id: String, _ rows: [(String, String)], headers: [String: AMQPFieldValue]? = nil, replyTo: String? = "replies"
+        _ id: String, _ rows: [(String, String)], headers: [String: AMQPFieldValue]? = nil, replyTo: String? = "replies",
+        lane: TrafficLane = .interactive
     ) {
-        send(id, body: RequestEncoder.encode(rows.map { EmbeddingRequest.Row(image: $0.0, text: $0.1) }), headers: headers, replyTo: replyTo)
+        send(
+            id, body: RequestEncoder.encode(rows.map { EmbeddingRequest.Row(image: $0.0, text: $0.1) }), headers: headers, replyTo: replyTo,
+            lane: lane)
     }
 
-    func send(_ id: String, body: [UInt8], headers: [String: AMQPFieldValue]? = nil, replyTo: String? = "replies") {
+    func send(
+        _ id: String, body: [UInt8], headers: [String: AMQPFieldValue]? = nil, replyTo: String? = "replies",
+        lane: TrafficLane = .interactive
+    ) {
         transport.enqueue(
-            body, properties: AMQPProperties(contentType: "application/json", headers: headers, deliveryMode: 2, correlationID: id, replyTo: replyTo))
+            body, properties: AMQPProperties(contentType: "application/json", headers: headers, deliveryMode: 2, correlationID: id, replyTo: replyTo),
+            lane: lane)
     }
 
     /// Replies published so far, by correlation id (all of them, duplicates included).
