@@ -103,10 +103,12 @@ final class DeployTests: XCTestCase {
 
         let defaults = Topology()
         let queues = try broker.ctl(["list_queues", "-p", vhost, "name", "type", "durable", "arguments", "--no-table-headers"])
-        let requests = try XCTUnwrap(queues.split(separator: "\n").first { $0.hasPrefix(defaults.requestQueue + "\t") }, queues)
-        XCTAssertTrue(requests.contains("\tquorum\ttrue\t"), String(requests))
-        XCTAssertTrue(requests.contains(#"{"x-delivery-limit",5}"#), String(requests))
-        XCTAssertTrue(requests.contains(#"{"x-dead-letter-exchange","clipq.dlx"}"#), String(requests))
+        for name in [defaults.requestQueue, defaults.bulkQueue] {
+            let requests = try XCTUnwrap(queues.split(separator: "\n").first { $0.hasPrefix(name + "\t") }, queues)
+            XCTAssertTrue(requests.contains("\tquorum\ttrue\t"), String(requests))
+            XCTAssertTrue(requests.contains(#"{"x-delivery-limit",5}"#), String(requests))
+            XCTAssertTrue(requests.contains(#"{"x-dead-letter-exchange","clipq.dlx"}"#), String(requests))
+        }
         XCTAssertTrue(queues.contains("\(defaults.deadLetterQueue)\tclassic\ttrue"), queues)
         let bindings = try broker.ctl(["list_bindings", "-p", vhost, "source_name", "destination_name", "--no-table-headers"])
         XCTAssertTrue(bindings.contains("\(defaults.deadLetterExchange)\t\(defaults.deadLetterQueue)"), bindings)
@@ -143,7 +145,6 @@ final class DeployTests: XCTestCase {
 
         // The definitions carry exactly the arguments the worker declares.
         let definitions = try JSONParser().parse(Array(try Data(contentsOf: Self.root.appendingPathComponent("Deploy/rabbitmq/definitions.json"))))
-        let queue = try XCTUnwrap(definitions["queues"]?.array?.first { $0["name"]?.string == Topology().requestQueue })
         var declared = JSONObject()
         for (key, value) in Topology().requestQueueArguments {
             switch value {
@@ -152,8 +153,11 @@ final class DeployTests: XCTestCase {
             default: XCTFail("unexpected argument type for \(key)")
             }
         }
-        XCTAssertEqual(queue["arguments"], .object(declared))
-        XCTAssertEqual(queue["durable"], .bool(true))
+        for name in [Topology().requestQueue, Topology().bulkQueue] {
+            let queue = try XCTUnwrap(definitions["queues"]?.array?.first { $0["name"]?.string == name }, name)
+            XCTAssertEqual(queue["arguments"], .object(declared), name)
+            XCTAssertEqual(queue["durable"], .bool(true), name)
+        }
 
         // The unit file, as systemd reads it (with the built binary in place of the installed one).
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") {

@@ -95,6 +95,8 @@ final class ReplyCollector {
     let connection: AMQPConnection
     let replyQueue: String
     private(set) var replies: [String: [AMQPDelivery]] = [:]
+    /// Correlation ids in the order their first reply arrived.
+    private(set) var replyOrder: [String] = []
 
     /// With `durableQueue`, replies wait in that named queue across a broker restart and a
     /// new collector can pick them up; otherwise a private queue that dies with the connection.
@@ -121,7 +123,9 @@ final class ReplyCollector {
         let deadline = ContinuousClock.now + timeout
         while !ids.isSubset(of: Set(replies.keys)) && ContinuousClock.now < deadline {
             if case .delivery(let d)? = try connection.nextEvent(timeout: .milliseconds(50)) {
-                replies[d.properties.correlationID ?? "?", default: []].append(d)
+                let id = d.properties.correlationID ?? "?"
+                if replies[id] == nil { replyOrder.append(id) }
+                replies[id, default: []].append(d)
                 try connection.ack(d.deliveryTag)
             }
         }

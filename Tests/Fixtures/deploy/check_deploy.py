@@ -88,9 +88,10 @@ mounts = {m["name"]: m for m in container["volumeMounts"]}
 check(mounts["models"].get("readOnly") is True, "kubernetes: model mounted read-only")
 scaled = kinds["ScaledObject"]["spec"]
 check(scaled["scaleTargetRef"]["name"] == deployment["metadata"]["name"], "keda: scales the Deployment")
-(trigger,) = scaled["triggers"]
-check(trigger["type"] == "rabbitmq" and trigger["metadata"]["queueName"] == "clipq.requests", "keda: on clipq.requests depth")
-check(trigger["authenticationRef"]["name"] == kinds["TriggerAuthentication"]["metadata"]["name"], "keda: authentication found")
+queues = sorted(t["metadata"]["queueName"] for t in scaled["triggers"] if t["type"] == "rabbitmq")
+check(queues == ["clipq.bulk", "clipq.requests"], "keda: on the depth of both request queues")
+for trigger in scaled["triggers"]:
+    check(trigger["authenticationRef"]["name"] == kinds["TriggerAuthentication"]["metadata"]["name"], "keda: authentication found")
 
 # --- systemd ------------------------------------------------------------------------------
 unit = configparser.ConfigParser(strict=False, interpolation=None)
