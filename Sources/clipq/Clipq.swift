@@ -1,7 +1,9 @@
 import ArgumentParser
+import ClipCommandLine
 
-/// The one executable: every job clipq does is a subcommand. Only this target reads flags and
-/// the environment; the modules below it take their settings as values.
+/// The one executable users run: every job clipq does is a subcommand (the benchmarks are
+/// clipq-bench). Only this target and ClipCommandLine read flags and the environment; the
+/// modules below them take their settings as values.
 @main
 struct Clipq: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,10 +18,6 @@ struct Clipq: AsyncParsableCommand {
             WorkerCommand.self,
             RequestCommand.self,
             DeadLetterCommand.self,
-            BenchCommand.self,
-            WorkerBenchCommand.self,
-            BrokerBenchCommand.self,
-            LoadBenchCommand.self,
             BatchCommand.self,
             EvalCommand.self,
         ]

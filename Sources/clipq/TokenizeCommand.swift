@@ -22,26 +22,12 @@ struct TokenizeCommand: ParsableCommand {
     @Argument(help: "Texts to tokenize (default: the lines of standard input).")
     var texts: [String] = []
 
-    @Option(help: ArgumentHelp("Instead: time tokenizing each line of this file, one thread.", valueName: "corpus"))
-    var bench: String?
-
-    @Option(help: "Timed rounds over the corpus with --bench, after one with an empty cache.")
-    var rounds = 5
-
     func run() throws {
         let tokenizer: CLIPTokenizer
         do {
             tokenizer = try CLIPTokenizer(modelDirectory: URL(fileURLWithPath: model))
         } catch {
             fail(error.description)
-        }
-        if let bench {
-            guard let corpus = try? String(contentsOfFile: bench, encoding: .utf8) else {
-                fail("cannot read the corpus \(bench)")
-            }
-            let lines = corpus.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            print(benchmarkTokenizer(modelDirectory: URL(fileURLWithPath: model), texts: lines, rounds: rounds))
-            return
         }
         func emit(_ text: String) {
             print("[" + tokenizer.encode(text).map(String.init).joined(separator: ",") + "]")
