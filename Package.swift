@@ -27,8 +27,6 @@ let package = Package(
     ],
     targets: [
         shim("CBLAS", pkgConfig: "openblas", apt: "libopenblas-dev"),
-        shim("CJPEG", apt: "libjpeg-dev"),
-        shim("CPNG", pkgConfig: "libpng", apt: "libpng-dev"),
         shim("CWebP", pkgConfig: "libwebp", apt: "libwebp-dev"),
         shim("CCurl", pkgConfig: "libcurl", apt: "libcurl4-openssl-dev"),
         shim("CRabbitMQ", pkgConfig: "librabbitmq", apt: "librabbitmq-dev"),
@@ -107,7 +105,7 @@ let package = Package(
         // Real peers for tests: a private RabbitMQ broker, an HTTP server on loopback, the tiny model.
         .target(name: "ClipTestSupport", dependencies: ["ClipWorker"], path: "Tests/Support"),
 
-        .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CDNNL", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
+        .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CDNNL", "CTurboJPEG", "CSPNG", "CWebP", "CCurl", "CRabbitMQ"]),
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
         .testTarget(name: "ClipTextTests", dependencies: ["ClipText"]),
         .testTarget(name: "ClipBatchTests", dependencies: ["ClipBatch"]),
