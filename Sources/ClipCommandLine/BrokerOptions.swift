@@ -2,9 +2,9 @@ import ArgumentParser
 import ClipAMQP
 import Foundation
 
-/// Where the broker is and what the queues are called, shared by every command that talks
-/// to RabbitMQ. Credentials come from the environment or a file, so they stay out of the
-/// process list; nothing prints them (AMQPURL hides the password).
+/// Where the broker is and which request queue to use, shared by every command that talks to
+/// RabbitMQ. Credentials come from the environment or a file, so they stay out of the process
+/// list; nothing prints them (AMQPURL hides the password).
 public struct BrokerOptions: ParsableArguments {
     public init() {}
 
@@ -26,20 +26,6 @@ public struct BrokerOptions: ParsableArguments {
     @Option(help: "Request queue. Env CLIPQ_QUEUE.")
     public var queue: String = env("CLIPQ_QUEUE") ?? "clipq.requests"
 
-    @Option(help: "Dead-letter exchange. Env CLIPQ_DLX.")
-    public var deadLetterExchange: String = env("CLIPQ_DLX") ?? "clipq.dlx"
-
-    @Option(help: "Dead-letter queue. Env CLIPQ_DEAD_QUEUE.")
-    public var deadLetterQueue: String = env("CLIPQ_DEAD_QUEUE") ?? "clipq.dead"
-
-    @Option(help: "Deliveries of one request before the broker dead-letters it. Env CLIPQ_DELIVERY_LIMIT.")
-    public var deliveryLimit: Int = env("CLIPQ_DELIVERY_LIMIT").flatMap(Int.init) ?? 5
-
-    public var topology: Topology {
-        Topology(requestQueue: queue, deadLetterExchange: deadLetterExchange, deadLetterQueue: deadLetterQueue,
-                 deliveryLimit: deliveryLimit)
-    }
-
     public func settings(connectionName: String) throws -> AMQPSettings {
         var text = amqpURL ?? env("CLIPQ_AMQP_URL")
         if let file = amqpURLFile ?? env("CLIPQ_AMQP_URL_FILE") {
@@ -53,6 +39,40 @@ public struct BrokerOptions: ParsableArguments {
 
     public func connect(_ name: String) throws -> AMQPConnection {
         try AMQPConnection(try settings(connectionName: name))
+    }
+}
+
+/// The dead-letter queue, for the commands that read it (dlq, queue) and the worker that fills it.
+public struct DeadLetterQueueOptions: ParsableArguments {
+    public init() {}
+
+    @Option(help: "Dead-letter queue. Env CLIPQ_DEAD_QUEUE.")
+    public var deadLetterQueue: String = env("CLIPQ_DEAD_QUEUE") ?? "clipq.dead"
+}
+
+/// What only the worker declares: the dead-letter exchange and queue, and the delivery limit.
+public struct TopologyOptions: ParsableArguments {
+    public init() {}
+
+    @Option(help: "Dead-letter exchange. Env CLIPQ_DLX.")
+    public var deadLetterExchange: String = env("CLIPQ_DLX") ?? "clipq.dlx"
+
+    @OptionGroup public var deadLetters: DeadLetterQueueOptions
+
+    @Option(help: "Deliveries of one request before the broker dead-letters it. Env CLIPQ_DELIVERY_LIMIT.")
+    public var deliveryLimit: Int = env("CLIPQ_DELIVERY_LIMIT").flatMap(Int.init) ?? 5
+
+    public func topology(requestQueue: String) -> Topology {
+        Topology(requestQueue: requestQueue, deadLetterExchange: deadLetterExchange,
+                 deadLetterQueue: deadLetters.deadLetterQueue, deliveryLimit: deliveryLimit)
+    }
+}
+
+extension DeadLetterQueueOptions {
+    /// The queues the operator tools read and write; the exchange and the delivery limit are the
+    /// worker's to declare, and these tools never declare anything.
+    public func topology(requestQueue: String) -> Topology {
+        Topology(requestQueue: requestQueue, deadLetterQueue: deadLetterQueue)
     }
 }
 

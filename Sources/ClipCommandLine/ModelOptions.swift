@@ -5,12 +5,16 @@ import ClipText
 import ClipWorker
 import Foundation
 
+/// Where `make model` puts the real model: the model directory when neither --model nor
+/// CLIPQ_MODEL names one.
+public let defaultModelDirectory = "models/clip-vit-large-patch14-336"
+
 /// The model directory and how to fetch images, shared by the commands that run the model.
 public struct ModelOptions: ParsableArguments {
     public init() {}
 
     @Option(help: "Model directory (Hugging Face layout: config.json, model.safetensors, vocab.json, merges.txt, preprocessor_config.json). Env CLIPQ_MODEL.")
-    public var model: String = env("CLIPQ_MODEL") ?? "models/clip-vit-large-patch14-336"
+    public var model: String = env("CLIPQ_MODEL") ?? defaultModelDirectory
 
     @Flag(help: "Allow image URLs on loopback, private and link-local addresses (env CLIPQ_ALLOW_PRIVATE_NETWORKS=1).")
     public var allowPrivateNetworks = false
@@ -33,7 +37,7 @@ public struct ModelOptions: ParsableArguments {
     @Option(help: "Most images the encoder computes together (texts: at least 64). Env CLIPQ_MAX_BATCH.")
     public var maxBatch: Int = env("CLIPQ_MAX_BATCH").flatMap(Int.init) ?? 8
 
-    @Option(help: "Linear layers in fp32 (OpenBLAS), bf16 or int8 (oneDNN; fp32 where the CPU lacks AVX-512 BF16, or VNNI for int8). Env CLIPQ_PRECISION.")
+    @Option(help: "Linear layers in fp32 (OpenBLAS), bf16 or int8 (oneDNN; fp32 where the CPU lacks AVX-512 BF16, or VNNI for int8). Env CLIPQ_PRECISION; default fp32.")
     public var precision: Precision?
 
     @Option(help: "Where bf16 and int8 weights are kept once converted, mapped by the next load and shared by the workers of a host: auto (beside model.safetensors, else $XDG_CACHE_HOME/clipq or ~/.cache/clipq), off, or a directory. Env CLIPQ_WEIGHTS_CACHE.")
@@ -80,9 +84,11 @@ public struct ModelOptions: ParsableArguments {
         try loadedEmbedder().embedder
     }
 
-    /// The embedder, and in words where its converted weights came from (nil for fp32).
-    public func loadedEmbedder() throws -> (embedder: Embedder, weights: String?) {
-        let encoder = try CLIPModel.load(directory: directory, precision: try availablePrecision(precision), weightsCache: cache)
+    /// The embedder, the precision it runs in, and in words where its converted weights came
+    /// from (nil for fp32).
+    public func loadedEmbedder() throws -> (embedder: Embedder, precision: Precision, weights: String?) {
+        let precision = try availablePrecision(precision)
+        let encoder = try CLIPModel.load(directory: directory, precision: precision, weightsCache: cache)
         let weights: String?
         switch encoder.convertedWeights {
         case .none: weights = nil
@@ -90,6 +96,6 @@ public struct ModelOptions: ParsableArguments {
         case .mapped(let path, nil): weights = "mapped from \(path)"
         case .mapped(let path, let why?): weights = "converted and cached to \(path) (the cache was \(why)), mapped from it"
         }
-        return (Embedder(encoder: encoder, preparer: try preparer(), maxBatch: maxBatch), weights)
+        return (Embedder(encoder: encoder, preparer: try preparer(), maxBatch: maxBatch), precision, weights)
     }
 }

@@ -13,6 +13,10 @@ public struct WorkerSettings: Sendable {
     public var ingestThreads: Int
     public var workerID: String
     public var modelName: String
+    /// What dead letters record of the worker beside its id and model: its release and the
+    /// precision its linear layers run in.
+    public var version: String?
+    public var precision: String?
 
     public init(
         link: BrokerLink.Configuration, limits: RequestLimits = RequestLimits(),
@@ -90,7 +94,7 @@ public final class Worker: @unchecked Sendable {
         decoder = try RequestDecoder(limits: settings.limits)
         outcomes = OutcomeBuilder(
             topology: settings.link.topology, workerID: settings.workerID, modelName: settings.modelName,
-            replies: try ReplyEncoder())
+            version: settings.version, precision: settings.precision, replies: try ReplyEncoder())
         batcher = DynamicBatcher(policies: [.image: settings.imageBatch, .text: settings.textBatch])
         ingestQueue.maxConcurrentOperationCount = max(1, settings.ingestThreads)
         ingestQueue.name = "clipq.ingest"

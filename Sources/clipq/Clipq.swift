@@ -18,23 +18,30 @@ struct Clipq: AsyncParsableCommand {
             WorkerCommand.self,
             RequestCommand.self,
             DeadLetterCommand.self,
+            QueueCommand.self,
             BatchCommand.self,
             EvalCommand.self,
         ]
     )
 
-    /// ArgumentParser's own main, after the OpenMP wait policy is settled.
+    /// ArgumentParser's own main, after the OpenMP wait policy is settled, with run-time
+    /// failures told apart from usage mistakes (exitOnError).
     static func main() async {
         waitPassivelyInOpenMP()
+        var command: ParsableCommand
         do {
-            var command = try parseAsRoot()
-            if var command = command as? AsyncParsableCommand {
-                try await command.run()
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
             } else {
                 try command.run()
             }
         } catch {
-            exit(withError: error)
+            exitOnError(error, of: Self.self)
         }
     }
 }

@@ -54,8 +54,7 @@ struct EmbedCommand: ParsableCommand {
     }
 
     private func readRequest(_ path: String) throws -> EmbeddingRequest {
-        let bytes = path == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: path))
-        return try RequestDecoder().decode(Array(bytes))
+        try RequestDecoder().decode(Array(try requestFile(path)))
     }
 
     /// One row per --image/--text flag, in command-line order (the parser keeps each option's
@@ -65,16 +64,11 @@ struct EmbedCommand: ParsableCommand {
         var rows: [EmbeddingRequest.Row] = []
         for argument in CommandLine.arguments {
             if argument == "--image" || argument.hasPrefix("--image="), let cell = images.next() {
-                rows.append(.init(image: try localFileAsBase64(cell)))
+                rows.append(.init(image: try imageCell(cell)))
             } else if argument == "--text" || argument.hasPrefix("--text="), let value = texts.next() {
                 rows.append(.init(text: value))
             }
         }
         return rows
-    }
-
-    private func localFileAsBase64(_ cell: String) throws -> String {
-        guard !cell.contains("://"), !cell.hasPrefix("data:"), FileManager.default.fileExists(atPath: cell) else { return cell }
-        return try Data(contentsOf: URL(fileURLWithPath: cell)).base64EncodedString()
     }
 }

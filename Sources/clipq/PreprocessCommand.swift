@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClipCommandLine
 import ClipImage
 import Foundation
 
@@ -13,8 +14,8 @@ struct PreprocessCommand: ParsableCommand {
             convenience of this command; the worker takes URLs and base64 only.
             """)
 
-    @Option(help: "Model directory holding preprocessor_config.json.")
-    var model: String
+    @Option(help: "Model directory holding preprocessor_config.json. Env CLIPQ_MODEL.")
+    var model: String = env("CLIPQ_MODEL") ?? defaultModelDirectory
 
     @Option(help: "Image file path, http(s) URL, data URI or base64.")
     var image: String

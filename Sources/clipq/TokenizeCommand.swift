@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClipCommandLine
 import ClipText
 import Foundation
 
@@ -13,8 +14,8 @@ struct TokenizeCommand: ParsableCommand {
             standard input.
             """)
 
-    @Option(help: "A Hugging Face model directory holding vocab.json and merges.txt.")
-    var model: String
+    @Option(help: "A Hugging Face model directory holding vocab.json and merges.txt. Env CLIPQ_MODEL.")
+    var model: String = env("CLIPQ_MODEL") ?? defaultModelDirectory
 
     @Flag(help: "Each line of standard input is a JSON string, so that texts can hold line breaks.")
     var json = false
@@ -23,12 +24,7 @@ struct TokenizeCommand: ParsableCommand {
     var texts: [String] = []
 
     func run() throws {
-        let tokenizer: CLIPTokenizer
-        do {
-            tokenizer = try CLIPTokenizer(modelDirectory: URL(fileURLWithPath: model))
-        } catch {
-            fail(error.description)
-        }
+        let tokenizer = try CLIPTokenizer(modelDirectory: URL(fileURLWithPath: model))
         func emit(_ text: String) {
             print("[" + tokenizer.encode(text).map(String.init).joined(separator: ",") + "]")
         }
@@ -44,15 +40,9 @@ struct TokenizeCommand: ParsableCommand {
                 continue
             }
             guard let text = try? JSONDecoder().decode(String.self, from: Data(line.utf8)) else {
-                fail("stdin line \(number) is not a JSON string")
+                throw CommandError(.invalidInput, "stdin line \(number) is not a JSON string")
             }
             emit(text)
         }
     }
-}
-
-/// Ends the command on an error of its input, without the usage text a ValidationError prints.
-private func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("clipq: \(message)\n".utf8))
-    exit(1)
 }

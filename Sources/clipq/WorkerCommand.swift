@@ -20,6 +20,7 @@ struct WorkerCommand: ParsableCommand {
             """)
 
     @OptionGroup var broker: BrokerOptions
+    @OptionGroup var topology: TopologyOptions
     @OptionGroup var model: ModelOptions
 
     @Option(help: "Unacknowledged requests the broker may hand this worker at once: enough to fill text batches; lower it for image-heavy fleets that autoscale. Env CLIPQ_PREFETCH.")
@@ -57,12 +58,14 @@ struct WorkerCommand: ParsableCommand {
             JSONLogHandler(level: Logger.Level(rawValue: logLevel) ?? .info, metadata: ["worker": .string(Worker.defaultID)])
         }
         sendWarnings { log.warning("\($0)", metadata: ["event": "warning"]) }  // the model's, e.g. a bf16 fallback
-        let (embedder, weights) = try model.loadedEmbedder()
+        let (embedder, precision, weights) = try model.loadedEmbedder()
         var settings = WorkerSettings(
             link: BrokerLink.Configuration(
-                settings: try broker.settings(connectionName: "clipq worker \(Worker.defaultID)"), topology: broker.topology,
+                settings: try broker.settings(connectionName: "clipq worker \(Worker.defaultID)"), topology: topology.topology(requestQueue: broker.queue),
                 prefetch: prefetch),
             modelName: model.directory.lastPathComponent)
+        settings.version = clipqVersion
+        settings.precision = precision.rawValue
         settings.limits = RequestLimits(maxBodyBytes: maxBodyBytes, maxRows: maxRows)
         settings.imageBatch = BatchPolicy(maxBatch: model.maxBatch, maxWait: .milliseconds(maxWaitMs))
         settings.textBatch = BatchPolicy(maxBatch: max(model.maxBatch, 64), maxWait: .milliseconds(maxWaitMs))
