@@ -1,11 +1,11 @@
 # clipq — the two commands a user needs are `make run` and `make test` (see README.md).
 SWIFT        ?= swift
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev \
+APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libwebp-dev \
                 libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools
 PY_MODULES   := jsonschema pika numpy yaml
 
-.PHONY: setup build test fuzz test-asan run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image
+.PHONY: setup build build-bench test fuzz test-asan run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image
 
 ## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy, yaml), that are missing
 setup:
@@ -23,6 +23,10 @@ setup:
 ## build: release build of the clipq executable
 build: setup
 	$(SWIFT) build -c release --product clipq
+
+## build-bench: release build of clipq-bench, the benchmarks (every bench target builds it)
+build-bench: build
+	$(SWIFT) build -c release --product clipq-bench
 
 ## test: everything CI runs: the tests, the module tests again under AddressSanitizer, each fuzzer briefly
 test: setup
@@ -53,44 +57,44 @@ model:
 ## bench: every stage of a request (fetch from a loopback server, decode, resize, tokenize, JSON) and the
 ## encoders by batch size on a ViT-L/14@336 with random weights (written to models/ on first use),
 ## then PyTorch on the same work where torch is installed. BENCH_ARGS: e.g. --precision fp32 --precision bf16
-bench: build
+bench: build-bench
 	@python3 -m http.server --bind 127.0.0.1 28765 --directory Tests/Fixtures/images/inputs >/dev/null 2>&1 & server=$$!; \
 	trap "kill $$server" EXIT; sleep 0.5; \
-	$$($(SWIFT) build -c release --show-bin-path)/clipq bench \
+	$$($(SWIFT) build -c release --show-bin-path)/clipq-bench in-process \
 	    --fetch-url http://127.0.0.1:28765/astronaut.jpg --allow-private-networks $(BENCH_ARGS)
 	@if python3 -c "import torch, transformers" 2>/dev/null; then \
 	    echo "PyTorch on the same work:"; python3 Benchmarks/torch_bench.py 2>&1 | grep -E "^(torch|round|median)"; \
 	else echo "(torch not installed: no PyTorch comparison)"; fi
 
 ## bench-worker: a worker through a private broker against the same work in process (saturation, idle latency)
-bench-worker: build
+bench-worker: build-bench
 	scripts/bench-worker.sh $(BENCH_ARGS)
 
 ## bench-broker: what a private RabbitMQ sustains for request-sized messages (the ceiling workers on many hosts share)
-bench-broker: build
+bench-broker: build-bench
 	scripts/bench-broker.sh $(BENCH_ARGS)
 
 ## bench-scaling: one worker then two on this host, one queue: throughput and each worker's RSS/PSS (CLIPQ_PRECISION)
-bench-scaling: build
+bench-scaling: build-bench
 	scripts/bench-scaling.sh $(BENCH_ARGS)
 
 ## bench-batching: a worker under each --max-batch/--max-wait-ms setting: saturation throughput, latency at a steady rate
-bench-batching: build
+bench-batching: build-bench
 	scripts/bench-batching.sh $(BENCH_ARGS)
 
 ## bench-load: three publishers against two workers through a private broker: answers, p50/p99 latency,
 ## throughput, worker memory (the tiny model; BENCH_ARGS="--model DIR --texts N --images N --rate R")
-bench-load: build
+bench-load: build-bench
 	scripts/bench-load.sh $(BENCH_ARGS)
 
 ## bench-image: image ingest, clipq against Pillow + CLIPImageProcessorPil on the same files, one thread each
-bench-image: build
-	@F=Tests/Fixtures/images; B=$$($(SWIFT) build -c release --show-bin-path)/clipq; \
+bench-image: build-bench
+	@F=Tests/Fixtures/images; B=$$($(SWIFT) build -c release --show-bin-path)/clipq-bench; \
 	set=$$(ls $$F/inputs/* | grep -v 12mp); \
 	echo "== a 12 MP JPEG (fastest of 10)"; \
-	$$B preprocess --model $$F --bench 10 --image $$F/inputs/coffee_12mp.jpg && python3 $$F/bench_pillow.py 10 $$F/inputs/coffee_12mp.jpg; \
+	$$B image --model $$F --runs 10 $$F/inputs/coffee_12mp.jpg && python3 $$F/bench_pillow.py 10 $$F/inputs/coffee_12mp.jpg; \
 	echo "== the other fixtures (fastest of 10 each)"; \
-	$$B preprocess --model $$F --bench 10 $$(for f in $$set; do echo --image $$f; done) | tail -1 && \
+	$$B image --model $$F --runs 10 $$set | tail -1 && \
 	python3 $$F/bench_pillow.py 10 $$set | tail -1
 
 clean:
@@ -100,6 +104,6 @@ clean:
 ## (needs transformers and open_clip_torch; figures are noisy while other builds run)
 TOKENIZER_CORPUS ?= /tmp/clipq-captions.txt
 bench-tokenizer:
-	$(SWIFT) build -c release --product clipq
+	$(SWIFT) build -c release --product clipq-bench
 	python3 Tests/Fixtures/tokenizer/bench_hf.py --corpus $(TOKENIZER_CORPUS)
-	$$($(SWIFT) build -c release --show-bin-path)/clipq tokenize --model Tests/Fixtures/clip-vocab --bench $(TOKENIZER_CORPUS)
+	$$($(SWIFT) build -c release --show-bin-path)/clipq-bench tokenizer --model Tests/Fixtures/clip-vocab $(TOKENIZER_CORPUS)

@@ -14,6 +14,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "clipq", targets: ["clipq"]),
+        .executable(name: "clipq-bench", targets: ["clipq-bench"]),
         .library(name: "ClipSchema", targets: ["ClipSchema"]),
         .library(name: "ClipText", targets: ["ClipText"]),
         .library(name: "ClipClient", targets: ["ClipClient"]),
@@ -26,8 +27,6 @@ let package = Package(
     ],
     targets: [
         shim("CBLAS", pkgConfig: "openblas", apt: "libopenblas-dev"),
-        shim("CJPEG", apt: "libjpeg-dev"),
-        shim("CPNG", pkgConfig: "libpng", apt: "libpng-dev"),
         shim("CWebP", pkgConfig: "libwebp", apt: "libwebp-dev"),
         shim("CCurl", pkgConfig: "libcurl", apt: "libcurl4-openssl-dev"),
         shim("CRabbitMQ", pkgConfig: "librabbitmq", apt: "librabbitmq-dev"),
@@ -67,6 +66,16 @@ let package = Package(
         // optimized in debug builds too, so that the tests (which run a real model) stay fast.
         .target(name: "ClipTensor", dependencies: ["CBLAS", "CDNNL"], swiftSettings: [.unsafeFlags(["-O"])]),
         .target(name: "ClipModel", dependencies: ["ClipTensor"]),
+        // What benchmarks and tests make or measure and the product never does: checkpoints with
+        // random weights, a safetensors writer, a process's resident memory.
+        .target(name: "ClipFixtures", dependencies: ["ClipModel"]),
+        // The flags and environment settings clipq and clipq-bench share (broker, model, precision).
+        .target(
+            name: "ClipCommandLine",
+            dependencies: [
+                "ClipAMQP", "ClipImage", "ClipModel", "ClipPipeline", "ClipTensor", "ClipText",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
 
         .executableTarget(
             name: "clipq",
@@ -80,8 +89,18 @@ let package = Package(
                 "ClipClient",
                 "ClipTensor",
                 "ClipModel",
+                "ClipCommandLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The benchmarks: measure clipq, never shipped with it.
+        .executableTarget(
+            name: "clipq-bench",
+            dependencies: [
+                "ClipSchema", "ClipText", "ClipImage", "ClipAMQP", "ClipWorker", "ClipClient", "ClipTensor", "ClipModel",
+                "ClipCommandLine", "ClipFixtures",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
 
@@ -89,7 +108,7 @@ let package = Package(
         .target(name: "ClipTestSupport", path: "Tests/Support"),
         .target(name: "ClipModelTestSupport", dependencies: ["ClipPipeline"], path: "Tests/ModelSupport"),
 
-        .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CDNNL", "CJPEG", "CPNG", "CWebP", "CCurl", "CRabbitMQ"]),
+        .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CDNNL", "CTurboJPEG", "CSPNG", "CWebP", "CCurl", "CRabbitMQ"]),
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
         .testTarget(name: "ClipTextTests", dependencies: ["ClipText"]),
         .testTarget(name: "ClipBatchTests", dependencies: ["ClipBatch"]),
@@ -99,10 +118,10 @@ let package = Package(
             dependencies: ["ClipWorker", "ClipTestSupport", "ClipModelTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ClipJobsTests", dependencies: ["ClipJobs"]),
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
-        // Runs the built executable (the dependency makes `swift test` build it first).
-        .testTarget(name: "ClipqTests", dependencies: ["clipq", "ClipTestSupport", "ClipModelTestSupport", "ClipAMQP", "ClipSchema", "ClipWorker", "ClipClient", "ClipJobs", "ClipImage"]),
+        // Runs the built executables (the dependencies make `swift test` build them first).
+        .testTarget(name: "ClipqTests", dependencies: ["clipq", "clipq-bench", "ClipFixtures", "ClipTestSupport", "ClipModelTestSupport", "ClipAMQP", "ClipSchema", "ClipWorker", "ClipClient", "ClipJobs", "ClipImage"]),
         .testTarget(name: "ClipImageTests", dependencies: ["ClipImage", "ClipTestSupport"]),
         .testTarget(name: "ClipTensorTests", dependencies: ["ClipTensor"]),
-        .testTarget(name: "ClipModelTests", dependencies: ["ClipModel", "ClipTensor"]),
+        .testTarget(name: "ClipModelTests", dependencies: ["ClipModel", "ClipTensor", "ClipFixtures"]),
     ]
 )

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""PyTorch + transformers on the same work as `clipq bench`, for the ratio between the two.
+"""PyTorch + transformers on the same work as `clipq-bench in-process`, for the ratio between the two.
 
     python3 Benchmarks/torch_bench.py [--model models/random-vit-l-14-336] [--rounds 3] [--dtype bfloat16|qint8]
 
 Same model directory, same batch sizes, same token ids (captions padded to the longest in the
-batch, as a user of transformers would batch them). Run it right after `clipq bench` (or let
+batch, as a user of transformers would batch them). Run it right after `clipq-bench in-process` (or let
 `make bench` do it) and compare the medians: the machine is shared, so single figures are noisy.
 """
 import argparse
@@ -39,7 +39,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "qint8"], default="float32",
-                        help="weights and activations (bfloat16: as `clipq bench --precision bf16`; qint8: "
+                        help="weights and activations (bfloat16: as `clipq-bench in-process --precision bf16`; qint8: "
                              "PyTorch's dynamic quantization of the linear layers, int8 weights per tensor and "
                              "activations per tensor at run time, the nearest to `--precision int8`)")
     args = parser.parse_args()

@@ -8,10 +8,11 @@ cd "$(dirname "$0")/.."
 . scripts/local-broker.sh
 
 bin=${CLIPQ_BIN:-$(swift build -c release --show-bin-path)/clipq}
+bench_bin=${CLIPQ_BENCH_BIN:-$(dirname "$bin")/clipq-bench}
 model=${CLIPQ_BENCH_MODEL:-models/random-vit-l-14-336}
 rate=${CLIPQ_BENCH_RATE:-30}
 export CLIPQ_PRECISION=${CLIPQ_PRECISION:-fp32} CLIPQ_QUEUE=clipq.bench-batching
-"$bin" bench --model "$model" --rounds 1 --images 1 --texts 1 --image-batches 1 --text-batches 1 --no-stages > /dev/null
+"$bench_bin" in-process --model "$model" --rounds 1 --images 1 --texts 1 --image-batches 1 --text-batches 1 --no-stages > /dev/null
 
 worker_pid=
 stop_worker() {
@@ -28,6 +29,6 @@ for setting in "--max-batch 8 --max-wait-ms 0" "--max-batch 8 --max-wait-ms 20" 
     worker_pid=$!
     for _ in $(seq 1 240); do grep -q '"connected"' .run/bench-batching.log && break; sleep 0.5; done
     echo "== worker $setting ($CLIPQ_PRECISION)"
-    "$bin" bench-worker --model "$model" --no-in-process --texts 300 --images 8 --pings 0 --rate "$rate" "$@" | grep -v '^clipq'
+    "$bench_bin" worker --model "$model" --no-in-process --texts 300 --images 8 --pings 0 --rate "$rate" "$@" | grep -v '^clipq'
     stop_worker
 done

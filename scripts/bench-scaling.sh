@@ -3,16 +3,17 @@
 # throughput through the broker, and each worker's memory from /proc/PID/smaps_rollup. RSS counts
 # the mapped weights in every process; PSS splits shared pages between the processes that map
 # them, so the PSS sum is what the workers really take together.
-#   CLIPQ_PRECISION=bf16 make bench-scaling     BENCH_ARGS: passed to clipq bench-worker
+#   CLIPQ_PRECISION=bf16 make bench-scaling     BENCH_ARGS: passed to clipq-bench worker
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/local-broker.sh
 
 bin=${CLIPQ_BIN:-$(swift build -c release --show-bin-path)/clipq}
+bench_bin=${CLIPQ_BENCH_BIN:-$(dirname "$bin")/clipq-bench}
 model=${CLIPQ_BENCH_MODEL:-models/random-vit-l-14-336}
 export CLIPQ_PRECISION=${CLIPQ_PRECISION:-fp32} CLIPQ_QUEUE=clipq.bench-scaling
 # Writes the random model on first use.
-"$bin" bench --model "$model" --rounds 1 --images 1 --texts 1 --image-batches 1 --text-batches 1 --no-stages > /dev/null
+"$bench_bin" in-process --model "$model" --rounds 1 --images 1 --texts 1 --image-batches 1 --text-batches 1 --no-stages > /dev/null
 
 pids=()
 cleanup() {
@@ -45,6 +46,6 @@ memory() {
 for n in 1 2; do
     start_worker "$n"
     echo "== $n worker(s), $CLIPQ_PRECISION, $(nproc) cores on this host"
-    "$bin" bench-worker --model "$model" --no-in-process --texts 256 --images 4 --pings 10 "$@" | grep -v '^clipq'
+    "$bench_bin" worker --model "$model" --no-in-process --texts 256 --images 4 --pings 10 "$@" | grep -v '^clipq'
     memory
 done

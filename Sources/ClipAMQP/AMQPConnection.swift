@@ -231,6 +231,33 @@ public final class AMQPConnection {
         return (String(ok.pointee.queue), Int(ok.pointee.message_count))
     }
 
+    /// What a passive queue.declare tells of a queue: messages ready for delivery (not those
+    /// delivered and unacknowledged) and consumers.
+    public struct QueueStatus: Equatable, Sendable {
+        public var messages: Int
+        public var consumers: Int
+    }
+
+    /// A queue's status without declaring it: a queue that does not exist is an error (404)
+    /// and, as every channel error, closes the connection.
+    public func queueStatus(_ name: String) throws(AMQPError) -> QueueStatus {
+        let state = try liveState()
+        let arena = CArena()
+        let ok = amqp_queue_declare(state, channel, arena.bytes(name), 1, 0, 0, 0, amqp_empty_table)
+        try check(amqp_get_rpc_reply(state), "queue.declare \(name) (passive)")
+        guard let ok else { throw AMQPError(.connection, "queue.declare \(name): the broker answered nothing") }
+        return QueueStatus(messages: Int(ok.pointee.message_count), consumers: Int(ok.pointee.consumer_count))
+    }
+
+    /// Deletes the messages ready in a queue (not those delivered and unacknowledged); returns how many.
+    public func purgeQueue(_ name: String) throws(AMQPError) -> Int {
+        let state = try liveState()
+        let arena = CArena()
+        let ok = amqp_queue_purge(state, channel, arena.bytes(name))
+        try check(amqp_get_rpc_reply(state), "queue.purge \(name)")
+        return ok.map { Int($0.pointee.message_count) } ?? 0
+    }
+
     public func bindQueue(_ queue: String, exchange: String, routingKey: String = "") throws(AMQPError) {
         let state = try liveState()
         let arena = CArena()

@@ -46,12 +46,13 @@ public final class ClipClient: @unchecked Sendable {
 
     /// Sends a request body (JSON of the contract) and waits up to `timeout` for its reply.
     /// `deadline` becomes the `x-deadline` header: workers answer `deadline_exceeded` after it.
-    public func send(_ body: [UInt8], timeout: Duration = .seconds(60), deadline: Date? = nil, persistent: Bool = true)
-        throws(ClipClientError) -> ClipReply
-    {
+    /// `correlationID` is the caller's own, to find the request again (in logs, dead letters).
+    public func send(
+        _ body: [UInt8], timeout: Duration = .seconds(60), deadline: Date? = nil, persistent: Bool = true,
+        correlationID: String = UUID().uuidString
+    ) throws(ClipClientError) -> ClipReply {
         lock.lock()
         defer { lock.unlock() }
-        let correlationID = UUID().uuidString
         let until = ContinuousClock.now + timeout
         try publishUnlocked(body, correlationID: correlationID, deadline: deadline, persistent: persistent)
         while ContinuousClock.now < until {

@@ -14,13 +14,15 @@ public struct DeadLetterRecord: Equatable, Sendable {
     public var workerID: String
     public var workerVersion: String?
     public var model: String?
+    /// The precision of the worker's linear layers: fp32, bf16 or int8.
+    public var precision: String?
     /// Milliseconds since the Unix epoch.
     public var timeMilliseconds: Int64
 
     public init(
         error: ClipError, body: [UInt8], properties: JSONObject = JSONObject(), exchange: String? = nil,
         routingKey: String? = nil, redelivered: Bool? = nil, workerID: String, workerVersion: String? = nil,
-        model: String? = nil, timeMilliseconds: Int64
+        model: String? = nil, precision: String? = nil, timeMilliseconds: Int64
     ) {
         self.error = error
         self.body = body
@@ -31,6 +33,7 @@ public struct DeadLetterRecord: Equatable, Sendable {
         self.workerID = workerID
         self.workerVersion = workerVersion
         self.model = model
+        self.precision = precision
         self.timeMilliseconds = timeMilliseconds
     }
 
@@ -45,6 +48,7 @@ public struct DeadLetterRecord: Equatable, Sendable {
         var worker: JSONObject = ["id": .string(workerID)]
         if let workerVersion { worker["version"] = .string(workerVersion) }
         if let model { worker["model"] = .string(model) }
+        if let precision { worker["precision"] = .string(precision) }
         return [
             "error": error.json,
             "original": .object(original),

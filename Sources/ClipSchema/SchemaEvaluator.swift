@@ -101,14 +101,14 @@ struct SchemaEvaluator {
         case (.contains(let schema, let minimum, let maximum), .array(let items)):
             let matching = items.indices.filter { matches(schema, items[$0], at: JSONPointer.appending(pointer, $0)) }.count
             if matching < minimum {
-                report(pointer, rule, "expected at least \(minimum) matching item\(minimum == 1 ? "" : "s"), found \(matching)")
+                report(pointer, rule, "expected at least \(counted(minimum, "matching item")), found \(matching)")
             } else if let maximum, matching > maximum {
-                report(pointer, rule, "expected at most \(maximum) matching items, found \(matching)")
+                report(pointer, rule, "expected at most \(counted(maximum, "matching item")), found \(matching)")
             }
         case (.minItems(let minimum), .array(let items)):
-            if items.count < minimum { report(pointer, rule, "expected at least \(minimum) items, found \(items.count)") }
+            if items.count < minimum { report(pointer, rule, "expected at least \(counted(minimum, "item")), found \(items.count)") }
         case (.maxItems(let maximum), .array(let items)):
-            if items.count > maximum { report(pointer, rule, "expected at most \(maximum) items, found \(items.count)") }
+            if items.count > maximum { report(pointer, rule, "expected at most \(counted(maximum, "item")), found \(items.count)") }
         case (.uniqueItems, .array(let items)):
             var firstIndex: [JSONValue: Int] = [:]
             for (i, item) in items.enumerated() {
@@ -157,9 +157,9 @@ struct SchemaEvaluator {
                 evaluate(schema, instance, at: pointer)
             }
         case (.minProperties(let minimum), .object(let object)):
-            if object.count < minimum { report(pointer, rule, "expected at least \(minimum) properties, found \(object.count)") }
+            if object.count < minimum { report(pointer, rule, "expected at least \(counted(minimum, "property", "properties")), found \(object.count)") }
         case (.maxProperties(let maximum), .object(let object)):
-            if object.count > maximum { report(pointer, rule, "expected at most \(maximum) properties, found \(object.count)") }
+            if object.count > maximum { report(pointer, rule, "expected at most \(counted(maximum, "property", "properties")), found \(object.count)") }
 
         case (.allOf(let schemas), _):
             for schema in schemas where !isFull { evaluate(schema, instance, at: pointer) }
@@ -210,4 +210,9 @@ func brief(_ value: JSONValue) -> String {
 
 func format(_ number: Double) -> String {
     brief(.number(number))
+}
+
+/// "1 item", "2 items": a count with its noun in agreement.
+private func counted(_ count: Int, _ singular: String, _ plural: String? = nil) -> String {
+    "\(count) \(count == 1 ? singular : plural ?? singular + "s")"
 }

@@ -9,6 +9,12 @@ public enum DeadLetterHeader {
     public static let message = "x-clipq-error-message"
     public static let pointer = "x-clipq-error-pointer"
     public static let worker = "x-clipq-worker"
+    public static let version = "x-clipq-version"
+    public static let model = "x-clipq-model"
+    public static let precision = "x-clipq-precision"
+    /// When, in milliseconds since the Unix epoch.
+    public static let timeMilliseconds = "x-clipq-time-ms"
+    /// When, in whole seconds (an AMQP timestamp): what workers before x-clipq-time-ms wrote.
     public static let time = "x-clipq-time"
     public static let routingKey = "x-clipq-original-routing-key"
     public static let expiration = "x-clipq-original-expiration"
@@ -24,9 +30,13 @@ public enum DeadLetterHeader {
 public struct DeadLetter: Sendable {
     public var delivery: AMQPDelivery
     public var record: DeadLetterRecord
+    /// Its place in the queue when read, 1 for the oldest: how operators name it beside its
+    /// correlation id, which a request need not have.
+    public var position: Int
 
-    init(_ delivery: AMQPDelivery) {
+    init(_ delivery: AMQPDelivery, position: Int) {
         self.delivery = delivery
+        self.position = position
         let headers = delivery.properties.headers ?? [:]
         func text(_ name: String) -> String? { if case .string(let s)? = headers[name] { s } else { nil } }
         let error: ClipError
@@ -37,13 +47,18 @@ public struct DeadLetter: Sendable {
             // Dead-lettered by the broker itself: the delivery limit (a worker kept failing) or a TTL.
             error = ClipError(.internal, "dead-lettered by the broker: \(Self.brokerReason(headers))")
         }
-        var seconds: UInt64 = 0
-        if case .timestamp(let t)? = headers[DeadLetterHeader.time] { seconds = t }
+        var milliseconds: Int64 = 0
+        if case .int(let ms)? = headers[DeadLetterHeader.timeMilliseconds] {
+            milliseconds = ms
+        } else if case .timestamp(let seconds)? = headers[DeadLetterHeader.time] {
+            milliseconds = Int64(clamping: seconds) * 1000
+        }
         record = DeadLetterRecord(
             error: error, body: delivery.body, properties: Self.json(delivery.properties),
             exchange: delivery.exchange, routingKey: text(DeadLetterHeader.routingKey) ?? delivery.routingKey,
             redelivered: delivery.redelivered, workerID: text(DeadLetterHeader.worker) ?? "broker",
-            timeMilliseconds: Int64(seconds) * 1000)
+            workerVersion: text(DeadLetterHeader.version), model: text(DeadLetterHeader.model),
+            precision: text(DeadLetterHeader.precision), timeMilliseconds: milliseconds)
     }
 
     private static func brokerReason(_ headers: [String: AMQPFieldValue]) -> String {
@@ -104,7 +119,7 @@ public struct DeadLetterQueue {
         defer { for tag in tags.reversed() { try? connection.reject(tag, requeue: true) } }
         while letters.count < limit, let delivery = try connection.get(topology.deadLetterQueue) {
             tags.append(delivery.deliveryTag)
-            letters.append(DeadLetter(delivery))
+            letters.append(DeadLetter(delivery, position: letters.count + 1))
         }
         return letters
     }
@@ -116,9 +131,11 @@ public struct DeadLetterQueue {
         try connection.enableConfirms()
         var keep: [UInt64] = []
         defer { for tag in keep.reversed() { try? connection.reject(tag, requeue: true) } }
-        var replayed = 0
+        var replayed = 0, position = 0
+        // Kept letters are requeued only at the end, so each get reads the next in queue order.
         while replayed < limit, let delivery = try connection.get(topology.deadLetterQueue) {
-            let letter = DeadLetter(delivery)
+            position += 1
+            let letter = DeadLetter(delivery, position: position)
             guard select(letter) else {
                 keep.append(delivery.deliveryTag)
                 continue

@@ -8,6 +8,8 @@ struct OutcomeBuilder: Sendable {
     let topology: Topology
     let workerID: String
     let modelName: String
+    var version: String? = nil
+    var precision: String? = nil
     let replies: ReplyEncoder
 
     /// The reply with the embeddings; throws if the reply fails its own schema.
@@ -45,7 +47,10 @@ struct OutcomeBuilder: Sendable {
         headers[DeadLetterHeader.message] = .string(error.message)
         headers[DeadLetterHeader.pointer] = .string(error.pointer ?? "")
         headers[DeadLetterHeader.worker] = .string(workerID)
-        headers[DeadLetterHeader.time] = .timestamp(UInt64(Date().timeIntervalSince1970))
+        headers[DeadLetterHeader.model] = .string(modelName)
+        if let version { headers[DeadLetterHeader.version] = .string(version) }
+        if let precision { headers[DeadLetterHeader.precision] = .string(precision) }
+        headers[DeadLetterHeader.timeMilliseconds] = .int(Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
         headers[DeadLetterHeader.routingKey] = .string(delivery.routingKey)
         // A dead letter must not expire with the request's TTL: keep it as a header instead.
         if let expiration = properties.expiration { headers[DeadLetterHeader.expiration] = .string(expiration) }

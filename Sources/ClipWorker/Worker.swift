@@ -18,6 +18,10 @@ public struct WorkerSettings: Sendable {
     /// How long a batch already in the encoder may run past the stop deadline before the
     /// worker leaves without it (its requests go back to the queue).
     public var encoderGrace: Duration = .seconds(3)
+    /// What dead letters record of the worker beside its id and model: its release and the
+    /// precision its linear layers run in.
+    public var version: String?
+    public var precision: String?
 
     public init(
         topology: Topology = Topology(), limits: RequestLimits = RequestLimits(),
@@ -144,7 +148,7 @@ public final class Worker: @unchecked Sendable {
         decoder = try RequestDecoder(limits: settings.limits)
         outcomes = OutcomeBuilder(
             topology: settings.topology, workerID: settings.workerID, modelName: settings.modelName,
-            replies: try ReplyEncoder())
+            version: settings.version, precision: settings.precision, replies: try ReplyEncoder())
         batcher = DynamicBatcher(policies: [.image: settings.imageBatch, .text: settings.textBatch])
         ingestQueue.maxConcurrentOperationCount = max(1, settings.ingestThreads)
         ingestQueue.name = "clipq.ingest"

@@ -1,7 +1,9 @@
 import ArgumentParser
+import ClipCommandLine
 
-/// The one executable: every job clipq does is a subcommand. Only this target reads flags and
-/// the environment; the modules below it take their settings as values.
+/// The one executable users run: every job clipq does is a subcommand (the benchmarks are
+/// clipq-bench). Only this target and ClipCommandLine read flags and the environment; the
+/// modules below them take their settings as values.
 @main
 struct Clipq: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,27 +18,30 @@ struct Clipq: AsyncParsableCommand {
             WorkerCommand.self,
             RequestCommand.self,
             DeadLetterCommand.self,
-            BenchCommand.self,
-            WorkerBenchCommand.self,
-            BrokerBenchCommand.self,
-            LoadBenchCommand.self,
+            QueueCommand.self,
             BatchCommand.self,
             EvalCommand.self,
         ]
     )
 
-    /// ArgumentParser's own main, after the OpenMP wait policy is settled.
+    /// ArgumentParser's own main, after the OpenMP wait policy is settled, with run-time
+    /// failures told apart from usage mistakes (exitOnError).
     static func main() async {
         waitPassivelyInOpenMP()
+        var command: ParsableCommand
         do {
-            var command = try parseAsRoot()
-            if var command = command as? AsyncParsableCommand {
-                try await command.run()
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
             } else {
                 try command.run()
             }
         } catch {
-            exit(withError: error)
+            exitOnError(error, of: Self.self)
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClipCommandLine
 import ClipJobs
 import Foundation
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClipCommandLine
 import ClipAMQP
 import ClipClient
 import ClipSchema
@@ -11,8 +12,9 @@ struct RequestCommand: ParsableCommand {
         commandName: "request",
         abstract: "Send one embedding request to the workers and print the reply.",
         discussion: """
-            Prints the reply body (embeddings, or the error reply) on stdout. Exits 0 for \
-            embeddings, 1 for an error reply, 2 when no reply came (broker unreachable, timeout).
+            Prints the correlation id it sends on stderr, then the reply body (embeddings, or the \
+            error reply) on stdout. Exits 0 for embeddings, 1 for an error reply, 2 when no reply \
+            came (broker unreachable, timeout).
             """)
 
     @OptionGroup var broker: BrokerOptions
@@ -32,6 +34,9 @@ struct RequestCommand: ParsableCommand {
     @Option(help: "Ask workers not to compute after this many ms from now (x-deadline).")
     var deadlineMs: Int?
 
+    @Option(help: "The request's correlation id (default: a fresh UUID), echoed on its reply and its dead letter.")
+    var correlationID: String?
+
     func validate() throws {
         guard (request != nil) != (!image.isEmpty || !text.isEmpty) else {
             throw ValidationError("give --request, or --image/--text flags (not both)")
@@ -41,17 +46,16 @@ struct RequestCommand: ParsableCommand {
     func run() throws {
         let body: [UInt8]
         if let request {
-            body = Array(request == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: request)))
+            body = Array(try requestFile(request))
         } else {
-            let images = try image.map { cell in
-                FileManager.default.fileExists(atPath: cell) ? try Data(contentsOf: URL(fileURLWithPath: cell)).base64EncodedString() : cell
-            }
-            body = ClipClient.requestBody(images: images, texts: text)
+            body = ClipClient.requestBody(images: try image.map(imageCell), texts: text)
         }
         do {
             let client = try ClipClient(settings: try broker.settings(connectionName: "clipq request"), queue: broker.queue)
             let deadline = deadlineMs.map { Date().addingTimeInterval(Double($0) / 1000) }
-            switch try client.send(body, timeout: .seconds(timeout), deadline: deadline) {
+            let id = correlationID ?? UUID().uuidString
+            FileHandle.standardError.write(Data("correlation id: \(id)\n".utf8))
+            switch try client.send(body, timeout: .seconds(timeout), deadline: deadline, correlationID: id) {
             case .embeddings(let rows):
                 FileHandle.standardOutput.write(Data(try ReplyEncoder().encode(rows) + [0x0A]))
             case .error(let error):
@@ -59,10 +63,10 @@ struct RequestCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         } catch let error as ClipClientError {
-            FileHandle.standardError.write(Data("clipq request: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(2)
         } catch let error as AMQPError {
-            FileHandle.standardError.write(Data("clipq request: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(2)
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClipCommandLine
 import ClipText
 import Foundation
 
@@ -13,8 +14,8 @@ struct TokenizeCommand: ParsableCommand {
             standard input.
             """)
 
-    @Option(help: "A Hugging Face model directory holding vocab.json and merges.txt.")
-    var model: String
+    @Option(help: "A Hugging Face model directory holding vocab.json and merges.txt. Env CLIPQ_MODEL.")
+    var model: String = env("CLIPQ_MODEL") ?? defaultModelDirectory
 
     @Flag(help: "Each line of standard input is a JSON string, so that texts can hold line breaks.")
     var json = false
@@ -22,27 +23,8 @@ struct TokenizeCommand: ParsableCommand {
     @Argument(help: "Texts to tokenize (default: the lines of standard input).")
     var texts: [String] = []
 
-    @Option(help: ArgumentHelp("Instead: time tokenizing each line of this file, one thread.", valueName: "corpus"))
-    var bench: String?
-
-    @Option(help: "Timed rounds over the corpus with --bench, after one with an empty cache.")
-    var rounds = 5
-
     func run() throws {
-        let tokenizer: CLIPTokenizer
-        do {
-            tokenizer = try CLIPTokenizer(modelDirectory: URL(fileURLWithPath: model))
-        } catch {
-            fail(error.description)
-        }
-        if let bench {
-            guard let corpus = try? String(contentsOfFile: bench, encoding: .utf8) else {
-                fail("cannot read the corpus \(bench)")
-            }
-            let lines = corpus.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            print(benchmarkTokenizer(modelDirectory: URL(fileURLWithPath: model), texts: lines, rounds: rounds))
-            return
-        }
+        let tokenizer = try CLIPTokenizer(modelDirectory: URL(fileURLWithPath: model))
         func emit(_ text: String) {
             print("[" + tokenizer.encode(text).map(String.init).joined(separator: ",") + "]")
         }
@@ -58,15 +40,9 @@ struct TokenizeCommand: ParsableCommand {
                 continue
             }
             guard let text = try? JSONDecoder().decode(String.self, from: Data(line.utf8)) else {
-                fail("stdin line \(number) is not a JSON string")
+                throw CommandError(.invalidInput, "stdin line \(number) is not a JSON string")
             }
             emit(text)
         }
     }
-}
-
-/// Ends the command on an error of its input, without the usage text a ValidationError prints.
-private func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("clipq: \(message)\n".utf8))
-    exit(1)
 }

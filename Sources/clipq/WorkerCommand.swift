@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClipCommandLine
 import ClipPipeline
 import ClipAMQP
 import ClipBatch
@@ -20,6 +21,7 @@ struct WorkerCommand: ParsableCommand {
             """)
 
     @OptionGroup var broker: BrokerOptions
+    @OptionGroup var topology: TopologyOptions
     @OptionGroup var model: ModelOptions
 
     @Option(help: "Unacknowledged requests the broker may hand this worker at once: enough to fill text batches; lower it for image-heavy fleets that autoscale. Env CLIPQ_PREFETCH.")
@@ -78,11 +80,14 @@ struct WorkerCommand: ParsableCommand {
             JSONLogHandler(level: Logger.Level(rawValue: logLevel) ?? .info, metadata: ["worker": .string(Worker.defaultID)])
         }
         sendWarnings { log.warning("\($0)", metadata: ["event": "warning"]) }  // the model's, e.g. a bf16 fallback
-        let (embedder, weights) = try model.loadedEmbedder()
+        let (embedder, precision, weights) = try model.loadedEmbedder()
+        let topology = topology.topology(requestQueue: broker.queue, bulkQueue: broker.bulkQueue)
         let amqp = try broker.settings(connectionName: "clipq worker \(Worker.defaultID)")
         let link = BrokerLink(BrokerLink.Configuration(
-            settings: amqp, topology: broker.topology, prefetch: prefetch, bulkPrefetch: bulkPrefetch, lanes: try servedLanes))
-        var settings = WorkerSettings(topology: broker.topology, modelName: model.directory.lastPathComponent)
+            settings: amqp, topology: topology, prefetch: prefetch, bulkPrefetch: bulkPrefetch, lanes: try servedLanes))
+        var settings = WorkerSettings(topology: topology, modelName: model.directory.lastPathComponent)
+        settings.version = clipqVersion
+        settings.precision = precision.rawValue
         settings.limits = RequestLimits(maxBodyBytes: maxBodyBytes, maxRows: maxRows)
         settings.imageBatch = BatchPolicy(maxBatch: model.maxBatch, maxWait: .milliseconds(maxWaitMs))
         settings.textBatch = BatchPolicy(maxBatch: max(model.maxBatch, 64), maxWait: .milliseconds(maxWaitMs))
@@ -106,7 +111,7 @@ struct WorkerCommand: ParsableCommand {
         }
         var started: Logger.Metadata = [
             "event": "started", "model": .string(settings.modelName), "broker": .string(amqp.url.description),
-            "queue": .string(broker.queue), "bulk_queue": .string(broker.topology.bulkQueue),
+            "queue": .string(broker.queue), "bulk_queue": .string(topology.bulkQueue),
             "lanes": .string(try servedLanes.map(\.rawValue).joined(separator: ",")), "version": .string(clipqVersion),
         ]
         if let http { started["http_port"] = .stringConvertible(Int(http.port)) }

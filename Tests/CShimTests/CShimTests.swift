@@ -1,12 +1,20 @@
 // Each shim calls into its real library, so a missing Debian package fails here, loudly.
 import CBLAS
 import CCurl
-import CJPEG
-import CPNG
 import CRabbitMQ
+import CSPNG
+import CTurboJPEG
 import CWebP
 import CDNNL
+import Foundation
 import XCTest
+
+/// An image of Tests/Fixtures/images/inputs.
+private func fixtureImage(_ name: String) throws -> [UInt8] {
+    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/images/inputs/\(name)")
+    return [UInt8](try Data(contentsOf: url))
+}
 
 final class CShimTests: XCTestCase {
     func testOpenBLASMultipliesMatrices() {
@@ -18,20 +26,39 @@ final class CShimTests: XCTestCase {
         XCTAssertNotNil(openblas_get_corename())
     }
 
-    func testLibJPEGCreatesADecompressor() {
-        var info = jpeg_decompress_struct()
-        var err = jpeg_error_mgr()
-        info.err = jpeg_std_error(&err)
-        jpeg_CreateDecompress(&info, JPEG_LIB_VERSION, MemoryLayout<jpeg_decompress_struct>.size)
-        XCTAssertEqual(info.global_state, 200)  // DSTATE_START: the library accepted the struct size.
-        jpeg_destroy_decompress(&info)
+    func testTurboJPEGDecodesATinyJPEG() throws {
+        let jpeg = try fixtureImage("tiny_2x3.jpg")
+        let decoder = try XCTUnwrap(tjInitDecompress())
+        defer { tjDestroy(decoder) }
+        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = -1, colorspace: Int32 = -1
+        XCTAssertEqual(tjDecompressHeader3(decoder, jpeg, UInt(jpeg.count), &width, &height, &subsampling, &colorspace), 0)
+        XCTAssertEqual([width, height], [2, 3])
+        XCTAssertEqual(TJCS(rawValue: UInt32(colorspace)), TJCS_YCbCr)
+        // Filled with a value the decoder overwrites: every byte of the 2x3 RGB image is written.
+        var rgb = [UInt8](repeating: 0xA5, count: 2 * 3 * 3)
+        XCTAssertEqual(tjDecompress2(decoder, jpeg, UInt(jpeg.count), &rgb, width, 0, height, TJPF_RGB.rawValue, 0), 0)
+        XCTAssertFalse(rgb.allSatisfy { $0 == 0xA5 })
+        let notJPEG = Array("not a JPEG".utf8)
+        XCTAssertNotEqual(tjDecompressHeader3(decoder, notJPEG, UInt(notJPEG.count), &width, &height, &subsampling, &colorspace), 0,
+                          "bytes that are no JPEG are refused")
     }
 
-    func testLibPNGRecognisesItsSignature() {
-        let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
-        XCTAssertEqual(png_sig_cmp(signature, 0, 8), 0)
-        XCTAssertNotEqual(png_sig_cmp([0xFF, 0xD8, 0xFF, 0, 0, 0, 0, 0], 0, 8), 0)
-        XCTAssertEqual(String(cString: png_get_libpng_ver(nil)).prefix(4), "1.6.")
+    func testSPNGDecodesATinyPNG() throws {
+        let png = try fixtureImage("tiny_3x2.png")
+        let context = try XCTUnwrap(spng_ctx_new(0))
+        defer { spng_ctx_free(context) }
+        XCTAssertEqual(png.withUnsafeBytes { spng_set_png_buffer(context, $0.baseAddress, $0.count) }, 0)
+        var header = spng_ihdr()
+        XCTAssertEqual(spng_get_ihdr(context, &header), 0)
+        XCTAssertEqual([header.width, header.height], [3, 2])
+        var size = 0
+        XCTAssertEqual(spng_decoded_image_size(context, Int32(SPNG_FMT_RGB8.rawValue), &size), 0)
+        XCTAssertEqual(size, 3 * 2 * 3)
+        var rgb = [UInt8](repeating: 0, count: size)
+        XCTAssertEqual(spng_decode_image(context, &rgb, size, Int32(SPNG_FMT_RGB8.rawValue), 0), 0)
+        // Red rises left to right, green top to bottom, blue stays 25 (the second row is Paeth-filtered).
+        XCTAssertEqual(rgb, [0, 0, 25, 127, 0, 25, 255, 0, 25,
+                             0, 255, 25, 127, 255, 25, 255, 255, 25])
     }
 
     func testLibWebPReadsAHeader() {

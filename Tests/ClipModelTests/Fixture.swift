@@ -1,3 +1,4 @@
+import ClipFixtures
 import ClipModel
 import Foundation
 import XCTest

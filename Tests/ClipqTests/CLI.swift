@@ -1,14 +1,17 @@
 import Foundation
 import XCTest
 
-/// Runs the built `clipq` executable, as a user would.
+/// Runs the built `clipq` executable (and `clipq-bench`), as a user would.
 enum CLI {
-    /// Beside the test bundle, in the same products folder.
-    static let executable: URL = {
+    /// The products folder the test bundle lies in, beside the executables.
+    static let products: URL = {
         let bundle = Bundle.allBundles.first { $0.bundlePath.hasSuffix(".xctest") }?.bundleURL
             ?? URL(fileURLWithPath: CommandLine.arguments[0])
-        return bundle.deletingLastPathComponent().appendingPathComponent("clipq")
+        return bundle.deletingLastPathComponent()
     }()
+
+    static let executable = products.appendingPathComponent("clipq")
+    static let benchExecutable = products.appendingPathComponent("clipq-bench")
 
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures")
@@ -19,8 +22,14 @@ enum CLI {
         var stderr: String
     }
 
+    /// `clipq-bench` with these arguments.
+    static func bench(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
+        try run(arguments, environment: environment, executable: benchExecutable)
+    }
+
     /// - environment: variables set for this run, on top of the test process's own.
-    static func run(_ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> Result {
+    static func run(_ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:],
+                    executable: URL = executable) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

@@ -1,5 +1,6 @@
 import ClipAMQP
 import ClipClient
+import ClipFixtures
 import ClipSchema
 import ClipTestSupport
 import ClipWorker

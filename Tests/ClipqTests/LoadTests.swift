@@ -4,15 +4,15 @@ import ClipTestSupport
 import Foundation
 import XCTest
 
-/// `clipq bench-load` at CI size: three publishers, two real workers, every request answered
+/// `clipq-bench load` at CI size: three publishers, two real workers, every request answered
 /// once, and the workers' memory bounded. No timing is asserted (`make bench-load` reports it).
 final class LoadTests: XCTestCase {
     func testThreePublishersTwoWorkersEveryRequestAnsweredOnceMemoryBounded() throws {
         let broker = try TestBroker.shared.get()
         let topology = Topology.unique(name, deliveryLimit: 5)
         let workers = try (0..<2).map { _ in try WorkerProcess(broker: broker, topology: topology) }
-        let result = try CLI.run(
-            ["bench-load", "--publishers", "3", "--texts", "1500", "--images", "40", "--json", "--timeout", "120",
+        let result = try CLI.bench(
+            ["load", "--publishers", "3", "--texts", "1500", "--images", "40", "--json", "--timeout", "120",
              "--image", CLI.fixtures.appendingPathComponent("images/inputs/astronaut.jpg").path]
                 + workers.flatMap { ["--worker-pid", String($0.process.processIdentifier)] },
             environment: ["CLIPQ_AMQP_URL": broker.url, "CLIPQ_QUEUE": topology.requestQueue])

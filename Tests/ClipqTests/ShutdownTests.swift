@@ -1,4 +1,5 @@
 import ClipAMQP
+import ClipFixtures
 import ClipModel
 import ClipTestSupport
 import Foundation

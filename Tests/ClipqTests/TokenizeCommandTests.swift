@@ -26,13 +26,4 @@ final class TokenizeCommandTests: XCTestCase {
         XCTAssertEqual(noModel.status, 1)
         XCTAssertTrue(noModel.stderr.contains("tokenizer_file_unreadable"), noModel.stderr)
     }
-
-    func testBenchPrintsFigures() throws {
-        let corpus = FileManager.default.temporaryDirectory.appendingPathComponent("clipq-tokenize-bench.txt")
-        try "a photo of a cat\na photo of a dog".write(to: corpus, atomically: true, encoding: .utf8)
-        let result = try CLI.run(["tokenize", "--model", model, "--bench", corpus.path, "--rounds", "1"])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        XCTAssertTrue(result.stdout.contains("(2 texts, 10 tokens)"), result.stdout)
-        XCTAssertTrue(result.stdout.contains("warm"), result.stdout)
-    }
 }

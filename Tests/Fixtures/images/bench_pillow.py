@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The reference side of `make bench-image`: Pillow decode + convert("RGB") + CLIPImageProcessorPil,
-from bytes in memory, one thread, the same images and run counts as `clipq preprocess --bench`.
+from bytes in memory, one thread, the same images and run counts as `clipq-bench image`.
   python3 Tests/Fixtures/images/bench_pillow.py RUNS IMAGE..."""
 import io, json, os, sys, time
 

@@ -2,7 +2,7 @@
 """The Python side of `make bench-tokenizer`: writes a caption corpus, then times Hugging Face's
 Rust tokenizer (transformers' CLIPTokenizer, the `tokenizers` backend) on it, one thread.
 
-Figures match those of `clipq tokenize --bench` on the same file: a pass with a fresh tokenizer
+Figures match those of `clipq-bench tokenizer` on the same file: a pass with a fresh tokenizer
 (empty BPE cache), then the best of --rounds warm passes; tokens are the text's ids without the
 two control tokens. `encode_batch` is the Rust loop with no Python per text; the per-text loop
 and open_clip's Python tokenizer are printed for scale.

@@ -7,7 +7,7 @@ extension Precision: ExpressibleByArgument {}
 /// The precision asked for (the flag, else CLIPQ_PRECISION, else fp32) as this CPU can run it,
 /// with one warning on stderr when it falls back. An unknown CLIPQ_PRECISION is refused, as an
 /// unknown flag value is.
-func availablePrecision(_ flag: Precision?) throws -> Precision {
+public func availablePrecision(_ flag: Precision?) throws -> Precision {
     var asked = Precision.fp32
     if let flag {
         asked = flag

@@ -1,3 +1,4 @@
+import ClipModel
 import Foundation
 
 /// Writes a model directory (config.json, model.safetensors) with random weights for `config`: what

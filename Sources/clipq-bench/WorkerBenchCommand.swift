@@ -1,16 +1,17 @@
 import ArgumentParser
 import ClipAMQP
 import ClipClient
+import ClipCommandLine
 import ClipSchema
 import ClipWorker
 import Foundation
 
-/// `clipq bench-worker`: a running worker's throughput at saturation and its latency when idle,
+/// `clipq-bench worker`: a running worker's throughput at saturation and its latency when idle,
 /// beside the same work done in process in the same run (`make bench-worker` starts a private
 /// broker and the worker first).
 struct WorkerBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-worker",
+        commandName: "worker",
         abstract: "Measure a running worker through the broker against the same work in process.",
         discussion: """
             Needs a worker serving the queue on the same model (make bench-worker starts one). \
@@ -21,6 +22,7 @@ struct WorkerBenchCommand: ParsableCommand {
 
     @OptionGroup var broker: BrokerOptions
     @OptionGroup var model: ModelOptions
+    @OptionGroup var fixtures: FixtureOptions
 
     @Option(help: "Image requests (one image each) for the saturation run.") var images = 16
     @Option(help: "Caption requests (one caption each) for the saturation run.") var texts = 256
@@ -31,12 +33,12 @@ struct WorkerBenchCommand: ParsableCommand {
     var inProcess = true
 
     func run() throws {
-        try BenchCommand.ensureModel(model.model)
+        try InProcessBenchCommand.ensureModel(model.model, fixtures: fixtures)
         let embedder = inProcess ? try model.embedder() : nil
-        let client = try BenchClient(settings: try broker.settings(connectionName: "clipq bench-worker"), queue: broker.queue)
-        let image = try Data(contentsOf: URL(fileURLWithPath: "Tests/Fixtures/images/inputs/astronaut.jpg")).base64EncodedString()
+        let client = try BenchClient(settings: try broker.settings(connectionName: "clipq-bench worker"), queue: broker.queue)
+        let image = try fixtures.read(fixtures.photo).base64EncodedString()
         let captions = (0..<texts).map { "a photo of thing number \($0) on a table" }
-        say("clipq bench-worker: \(model.model), worker on \(broker.queue) (figures are noisy: compare within this run)")
+        say("clipq-bench worker: \(model.model), worker on \(broker.queue) (figures are noisy: compare within this run)")
 
         // Warm both sides up: the worker's first batch pages the weights in.
         _ = try client.roundTrip([Self.body(image: image)] + [Self.body(text: "warm up")])
@@ -125,12 +127,12 @@ private final class BenchClient {
             }
             let wait = next < bodies.count ? max(.zero, due - ContinuousClock.now) : .seconds(60)
             guard case .delivery(let reply)? = try connection.nextEvent(timeout: wait) else {
-                guard next < bodies.count else { throw ValidationError("no reply for 60 s") }
+                guard next < bodies.count else { throw BenchError("no reply for 60 s") }
                 continue
             }
             try connection.ack(reply.deliveryTag)
             guard reply.properties.type != "error" else {
-                throw ValidationError("the worker answered an error: \(String(decoding: reply.body, as: UTF8.self))")
+                throw BenchError("the worker answered an error: \(String(decoding: reply.body, as: UTF8.self))")
             }
             if let sent = sentAt.removeValue(forKey: reply.properties.correlationID ?? "") {
                 latencies.append(seconds(ContinuousClock.now - sent))
@@ -155,12 +157,12 @@ private final class BenchClient {
             if case .delivery(let reply)? = try connection.nextEvent(timeout: .milliseconds(100)) {
                 try connection.ack(reply.deliveryTag)
                 if reply.properties.type == "error" {
-                    throw ValidationError("the worker answered an error: \(String(decoding: reply.body, as: UTF8.self))")
+                    throw BenchError("the worker answered an error: \(String(decoding: reply.body, as: UTF8.self))")
                 }
                 waiting.remove(reply.properties.correlationID ?? "")
             }
         }
-        guard waiting.isEmpty else { throw ValidationError("\(waiting.count) replies missing after an hour") }
+        guard waiting.isEmpty else { throw BenchError("\(waiting.count) replies missing after an hour") }
         return seconds(ContinuousClock.now - start)
     }
 }

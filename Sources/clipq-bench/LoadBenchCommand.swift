@@ -1,16 +1,17 @@
 import ArgumentParser
 import ClipAMQP
 import ClipClient
+import ClipCommandLine
+import ClipFixtures
 import ClipSchema
-import ClipWorker
 import Foundation
 
-/// `clipq bench-load`: several publishers against running workers, every request accounted
+/// `clipq-bench load`: several publishers against running workers, every request accounted
 /// for by correlation id; latency, throughput and the workers' memory (`make bench-load` starts
 /// a private broker and two workers first).
 struct LoadBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-load",
+        commandName: "load",
         abstract: "Load running workers from several publishers; report answers, latency, throughput and worker memory.",
         discussion: """
             Each publisher has its own connection and publishes its share of the requests \
@@ -25,13 +26,14 @@ struct LoadBenchCommand: ParsableCommand {
     @Option(help: "Image requests (one image each).") var images = 300
     @Option(help: "Publishers, each on its own connection.") var publishers = 3
     @Option(help: "Requests per second over all publishers (0: as fast as the broker confirms).") var rate: Double = 0
-    @Option(help: "The image file sent by image requests.") var image = "Tests/Fixtures/images/inputs/astronaut.jpg"
+    @Option(help: "The image file sent by image requests (default: the fixtures' astronaut.jpg).") var image: String?
+    @OptionGroup var fixtures: FixtureOptions
     @Option(help: "A worker process to sample memory (VmRSS) from; repeat for each.") var workerPid: [Int32] = []
     @Option(help: "Seconds to wait for the last reply.") var timeout: Double = 600
     @Flag(help: "Print a JSON summary as the last line.") var json = false
 
     func run() throws {
-        let imageCell = try Data(contentsOf: URL(fileURLWithPath: image)).base64EncodedString()
+        let imageCell = try fixtures.read(image.map { URL(fileURLWithPath: $0) } ?? fixtures.photo).base64EncodedString()
         // Images spread evenly among the texts, then dealt to the publishers in turn.
         let total = texts + images
         let requests: [LoadRequest] = (0..<total).map { i in
@@ -40,16 +42,17 @@ struct LoadBenchCommand: ParsableCommand {
             let body = ClipClient.requestBody(images: isImage ? [imageCell] : [], texts: isImage ? [] : ["a photo of thing \(i) on a table"])
             return LoadRequest(id: id, isImage: isImage, body: body)
         }
-        let settings = try broker.settings(connectionName: "clipq bench-load")
+        let settings = try broker.settings(connectionName: "clipq-bench load")
         let queue = broker.queue
         let ledger = LoadLedger()
         let consumer = try ReplyConsumer(settings: settings, ledger: ledger)
         let memory = MemorySampler(pids: workerPid)
-        say("clipq bench-load: \(publishers) publishers, \(texts) texts + \(images) images to \(broker.queue), "
+        say("clipq-bench load: \(publishers) publishers, \(texts) texts + \(images) images to \(broker.queue), "
             + "\(workerPid.count) workers sampled (figures are noisy while the machine is shared)")
 
         let start = ContinuousClock.now
-        let consuming = Thread { consumer.run(expecting: total, timeout: .seconds(timeout)) }
+        let timeout = Duration.seconds(timeout)
+        let consuming = Thread { consumer.run(expecting: total, timeout: timeout) }
         consuming.start()
         let group = DispatchGroup()
         let failures = LockedErrors()
@@ -68,7 +71,7 @@ struct LoadBenchCommand: ParsableCommand {
             }.start()
         }
         group.wait()
-        if let failure = failures.all.first { throw ValidationError(failure) }  // not worth waiting for replies
+        if let failure = failures.all.first { throw BenchError(failure) }  // not worth waiting for replies
         let published = ContinuousClock.now - start
         consumer.finished.wait()
         memory.stop()
@@ -190,7 +193,7 @@ private struct Publisher {
         }
         let deadline = ContinuousClock.now + .seconds(60)
         while !unconfirmed.isEmpty {
-            guard ContinuousClock.now < deadline else { throw ValidationError("\(unconfirmed.count) publishes unconfirmed after 60 s") }
+            guard ContinuousClock.now < deadline else { throw BenchError("\(unconfirmed.count) publishes unconfirmed after 60 s") }
             try drain(&unconfirmed, wait: .milliseconds(50))
         }
     }
@@ -204,9 +207,9 @@ private struct Publisher {
             case .acked(let sequence, let multiple):
                 if multiple { unconfirmed = unconfirmed.filter { $0 > sequence } } else { unconfirmed.remove(sequence) }
             case .nacked(let sequence, _):
-                throw ValidationError("the broker refused publish \(sequence) (nack)")
+                throw BenchError("the broker refused publish \(sequence) (nack)")
             case .returned(let r):
-                throw ValidationError("no queue took \(r.properties.correlationID ?? "?"): \(r.replyText) (is a worker serving \(queue)?)")
+                throw BenchError("no queue took \(r.properties.correlationID ?? "?"): \(r.replyText) (is a worker serving \(queue)?)")
             default: break
             }
         }

@@ -1,14 +1,16 @@
 import ArgumentParser
 import ClipAMQP
+import ClipCommandLine
+import ClipSchema
 import Foundation
 
-/// `clipq bench-broker`: what the broker itself sustains for request-sized messages, the ceiling
+/// `clipq-bench broker`: what the broker itself sustains for request-sized messages, the ceiling
 /// that many workers on many hosts share (competing consumers on one queue). No worker, no model:
 /// persistent publishes with confirms into a quorum queue like the request queue, then one
 /// consumer taking them with manual acks.
 struct BrokerBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-broker",
+        commandName: "broker",
         abstract: "Measure the broker's throughput for request-sized messages (make bench-broker starts a private broker).",
         discussion: """
             For each --sizes KB: publishes persistent messages of that size with publisher confirms \
@@ -37,12 +39,12 @@ struct BrokerBenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let settings = try broker.settings(connectionName: "clipq bench-broker")
+        let settings = try broker.settings(connectionName: "clipq-bench broker")
         let connection = try AMQPConnection(settings)
         defer { connection.close() }
         try connection.enableConfirms()
         try connection.setPrefetch(prefetch)
-        say("clipq bench-broker: \(settings.url), quorum queue, persistent messages, confirms (window \(window))")
+        say("clipq-bench broker: \(settings.url), quorum queue, persistent messages, confirms (window \(window))")
         let report = BenchReport([("broker", .string(settings.url.description))])
         let queue = "clipq.bench-broker.\(getpid())"
         for kilobytes in sizes {
@@ -68,7 +70,7 @@ struct BrokerBenchCommand: ParsableCommand {
                                ("mb_per_s", number(megabytesMoved / seconds))])
             }
         }
-        report.printTable(title: "clipq bench-broker (one publisher, then one consumer; persistent, quorum queue)")
+        report.printTable(title: "clipq-bench broker (one publisher, then one consumer; persistent, quorum queue)")
     }
 
     /// Publishes `count` persistent copies of `body`, keeping at most `window` unconfirmed.

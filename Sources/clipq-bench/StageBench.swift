@@ -8,10 +8,10 @@ import Foundation
 /// a worker runs it: fetch (when a URL is given), decode, resize (resize, crop, normalize),
 /// tokenize, and the JSON at both ends (request parse + schema validation, reply write + check).
 struct StageBench {
-    static let imageDirectory = "Tests/Fixtures/images/inputs"
-    /// A typical web photo (512x512 JPEG) and a 12 MP camera JPEG.
+    /// A typical web photo (512x512 JPEG) and a 12 MP camera JPEG, among the fixtures' images.
     static let images = ["astronaut.jpg", "coffee_12mp.jpg"]
 
+    let fixtures: FixtureOptions
     let preprocessor: PreprocessorConfig
     let tokenizer: CLIPTokenizer
     let fetchURL: String?
@@ -37,11 +37,7 @@ struct StageBench {
         }
 
         for (index, name) in Self.images.enumerated() {
-            let path = Self.imageDirectory + "/" + name
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw BenchError("cannot read \(path): run the benchmark from the repository root")
-            }
-            let bytes = [UInt8](data)
+            let bytes = [UInt8](try fixtures.read(fixtures.images.appendingPathComponent(name)))
             var image: RGBImage?
             let decode = try medianSeconds(runs: runs) { image = try decodeImage(bytes) }
             guard let image else { continue }
@@ -64,7 +60,7 @@ struct StageBench {
                        ("tokens_per_s", number(Double(tokens) / tokenize))])
 
         let decoder = try RequestDecoder(), encoder = try ReplyEncoder()
-        let photo = try Data(contentsOf: URL(fileURLWithPath: Self.imageDirectory + "/" + Self.images[0])).base64EncodedString()
+        let photo = try fixtures.read(fixtures.images.appendingPathComponent(Self.images[0])).base64EncodedString()
         let features = (0..<768).map { Float(sin(Double($0))) }
         let cases: [(String, [UInt8], [ReplyRow])] = [
             ("one image (\(photo.count / 1024) KB base64)", ClipClient.requestBody(images: [photo], texts: []),

@@ -1,15 +1,17 @@
 import ArgumentParser
+import ClipCommandLine
+import ClipFixtures
 import ClipImage
 import ClipModel
 import ClipSchema
 import ClipTensor
 import ClipText
-import func ClipWorker.residentMemory
 import Foundation
 
-struct BenchCommand: ParsableCommand {
+/// `clipq-bench in-process`: the model and the stages around it, in this process, no broker.
+struct InProcessBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench",
+        commandName: "in-process",
         abstract: "Measure clipq: each stage of a request, the encoders by batch size against the matrix products' ceiling, load time, memory.",
         discussion: """
             Runs on --model, by default a ViT-L/14@336 with random weights that it writes to \
@@ -67,28 +69,28 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Cores to use (default: all).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup var fixtures: FixtureOptions
+
     /// Writes the random-weight ViT-L/14@336 the first time it is asked for, with the test
     /// fixtures' tokenizer and preprocessor files so that every command can run on it.
-    static func ensureModel(_ model: String) throws {
+    static func ensureModel(_ model: String, fixtures: FixtureOptions) throws {
         let dir = URL(fileURLWithPath: model)
         if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path) {
-            guard model == randomModel else { throw ValidationError("no config.json in \(model)") }
+            guard model == randomModel else { throw BenchError("no config.json in \(model)") }
             say("writing a ViT-L/14@336 with random weights to \(model) ...")
             let t = Date()
             try writeRandomModel(.vitL14At336, to: dir)
             say(String(format: "  written in %.1f s", Date().timeIntervalSince(t)))
         }
         guard model == randomModel else { return }
-        try copyFixtureTokenizerAndPreprocessor(to: dir)
+        try copyModelSideFiles(fixtures, to: dir)
     }
 
-    static func copyFixtureTokenizerAndPreprocessor(to dir: URL) throws {
-        let fixtures = ["Tests/Fixtures/clip-vocab/vocab.json", "Tests/Fixtures/clip-vocab/merges.txt",
-                        "Tests/Fixtures/images/preprocessor_config.json"]
-        for source in fixtures {
-            let target = dir.appendingPathComponent(URL(fileURLWithPath: source).lastPathComponent)
+    static func copyModelSideFiles(_ fixtures: FixtureOptions, to dir: URL) throws {
+        for source in fixtures.modelSideFiles {
+            let target = dir.appendingPathComponent(source.lastPathComponent)
             if !FileManager.default.fileExists(atPath: target.path) {
-                try FileManager.default.copyItem(at: URL(fileURLWithPath: source), to: target)
+                try fixtures.read(source).write(to: target)
             }
         }
     }
@@ -112,16 +114,16 @@ struct BenchCommand: ParsableCommand {
             temporary = dir
             say("building a ViT-L/14@336 with random weights in \(dir.path) (removed when done) ...")
             try writeRandomModel(.vitL14At336, to: dir)
-            try Self.copyFixtureTokenizerAndPreprocessor(to: dir)
+            try Self.copyModelSideFiles(fixtures, to: dir)
         } else {
             name = model ?? Self.randomModel
-            try Self.ensureModel(name)
+            try Self.ensureModel(name, fixtures: fixtures)
             dir = URL(fileURLWithPath: name)
         }
         // Mapped weights stay readable after the files are unlinked.
         defer { if let temporary { try? FileManager.default.removeItem(at: temporary) } }
 
-        say("clipq bench: \(name), OpenBLAS \(threads) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) core(s)")
+        say("clipq-bench in-process: \(name), OpenBLAS \(threads) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) core(s)")
         say("  (figures are noisy on a shared machine: compare the ratios within this run)")
         let report = BenchReport([("model", .string(name)), ("threads", .number(Double(threads)))])
         var oneImage: StageBench.OneImage?
@@ -130,14 +132,14 @@ struct BenchCommand: ParsableCommand {
             let tokenizer = try CLIPTokenizer(
                 vocabJSON: Data(contentsOf: dir.appendingPathComponent("vocab.json")),
                 merges: String(contentsOf: dir.appendingPathComponent("merges.txt"), encoding: .utf8))
-            oneImage = try StageBench(preprocessor: preprocessor, tokenizer: tokenizer, fetchURL: fetchURL,
+            oneImage = try StageBench(fixtures: fixtures, preprocessor: preprocessor, tokenizer: tokenizer, fetchURL: fetchURL,
                                       allowPrivateNetworks: allowPrivateNetworks, runs: stageRuns).measure(into: report)
         }
         let asked: [Precision?] = precision.isEmpty ? [nil] : precision  // nil: CLIPQ_PRECISION, else fp32
         for precision in asked {
             try measure(try availablePrecision(precision), dir, report, oneImage)
         }
-        report.printTable(title: "clipq bench: \(name), \(threads) thread(s)")
+        report.printTable(title: "clipq-bench in-process: \(name), \(threads) thread(s)")
     }
 
     func measure(_ precision: Precision, _ dir: URL, _ report: BenchReport, _ oneImage: StageBench.OneImage?) throws {

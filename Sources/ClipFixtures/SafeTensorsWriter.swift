@@ -1,3 +1,4 @@
+import ClipModel
 import Foundation
 
 /// Writes a safetensors file: the tests use it to make model directories (good and broken) and the
@@ -50,7 +51,7 @@ public struct SafeTensorsWriter {
 }
 
 /// fp32 -> bf16 with round-to-nearest-even, as torch rounds.
-func bf16Bits(_ x: Float) -> UInt16 {
+private func bf16Bits(_ x: Float) -> UInt16 {
     let bits = x.bitPattern
     if x.isNaN { return 0x7FC0 }
     let rounding = 0x7FFF + ((bits >> 16) & 1)

@@ -1,2 +1,0 @@
-// libpng 1.6 (libpng-dev).
-#include <png.h>
