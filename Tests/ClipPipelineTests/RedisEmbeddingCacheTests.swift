@@ -156,6 +156,27 @@ final class RedisEmbeddingCacheTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(statistics.errors, 2, "timeouts are counted")
     }
 
+    /// Threads queued behind a lookup that hangs wait for the connection only until their own
+    /// deadline: contention does not stretch a call past the timeout.
+    func testCallersWaitingForAHungConnectionStillReturnWithinTheTimeout() throws {
+        let listener = try SilentListener()
+        let timeout: Duration = .milliseconds(200)
+        let cache = try RedisEmbeddingCache(url: "redis://127.0.0.1:\(listener.port)", timeout: timeout, reconnectInterval: .milliseconds(50))
+        cache.waitForBackgroundWork()
+        let slowest = Mutex(Duration.zero)
+        DispatchQueue.concurrentPerform(iterations: 6) { i in
+            for round in 0..<3 {
+                let (found, took) = timed { cache.embedding(for: testKey(i * 10 + round)) }
+                XCTAssertNil(found)
+                slowest.withLock { $0 = max($0, took) }
+                Thread.sleep(forTimeInterval: 0.06)
+            }
+        }
+        XCTAssertLessThan(slowest.withLock { $0 }, timeout + margin)
+        XCTAssertEqual(cache.statistics.misses, 18)
+        XCTAssertGreaterThan(cache.statistics.errors, 0)
+    }
+
     func testNoServerAtAllIsAMissAtOnce() throws {
         let port = try TestBroker.freePort()
         let cache = try RedisEmbeddingCache(url: "redis://127.0.0.1:\(port)", timeout: .milliseconds(200), reconnectInterval: .seconds(60))
