@@ -13,8 +13,8 @@ import Synchronization
 /// `statistics.errors` counts the failures.
 ///
 /// Threads: lookups share the one connection behind a lock, each holding it for one GET
-/// (tens of microseconds on a LAN); a caller that cannot get the lock before its deadline
-/// misses. Stores and connecting run on a serial background queue, so they never slow the
+/// (about 30 µs on loopback, one network round trip elsewhere); a caller that cannot get the
+/// lock before its deadline misses. Stores and connecting run on a serial background queue, so they never slow the
 /// caller; at most `maxPendingStores` wait there, and further stores are dropped
 /// (`droppedStores`). Connecting (name resolution included, which has no timeout of its own)
 /// never happens on a caller's thread.
