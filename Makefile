@@ -2,7 +2,7 @@
 SWIFT        ?= swift
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libwebp-dev \
-                libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools
+                libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools redis-server
 PY_MODULES   := jsonschema pika numpy yaml
 
 .PHONY: setup build build-bench test fuzz test-asan run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image

@@ -104,7 +104,7 @@ let package = Package(
             ]
         ),
 
-        // Real peers for tests: a private RabbitMQ broker, an HTTP server on loopback, the tiny model.
+        // Real peers for tests: a private RabbitMQ broker, a private Redis, an HTTP server on loopback, the tiny model.
         .target(name: "ClipTestSupport", path: "Tests/Support"),
         .target(name: "ClipModelTestSupport", dependencies: ["ClipPipeline"], path: "Tests/ModelSupport"),
 
@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
         .testTarget(name: "ClipTextTests", dependencies: ["ClipText"]),
         .testTarget(name: "ClipBatchTests", dependencies: ["ClipBatch"]),
-        .testTarget(name: "ClipPipelineTests", dependencies: ["ClipPipeline", "ClipModelTestSupport"]),
+        .testTarget(name: "ClipPipelineTests", dependencies: ["ClipPipeline", "ClipModelTestSupport", "ClipTestSupport"]),
         .testTarget(
             name: "ClipWorkerTests",
             dependencies: ["ClipWorker", "ClipTestSupport", "ClipModelTestSupport", .product(name: "Logging", package: "swift-log")]),
