@@ -125,7 +125,7 @@ public final class ClipClient: @unchecked Sendable {
     public func embed(images: [String] = [], texts: [String] = [], timeout: Duration = .seconds(60))
         throws(ClipClientError) -> ClipReply
     {
-        try send(Self.requestBody(images: images, texts: texts), timeout: timeout)
+        try send(RequestEncoder.encode(images: images, texts: texts), timeout: timeout)
     }
 
     /// `send` for async code: the wait happens on a thread of the client's own, not the caller's
@@ -147,12 +147,7 @@ public final class ClipClient: @unchecked Sendable {
     public func embed(images: [String] = [], texts: [String] = [], timeout: Duration = .seconds(60))
         async throws(ClipClientError) -> ClipReply
     {
-        try await send(Self.requestBody(images: images, texts: texts), timeout: timeout)
-    }
-
-    /// A request of the contract with one row per image, then one per text.
-    public static func requestBody(images: [String], texts: [String]) -> [UInt8] {
-        RequestEncoder.encode(images: images, texts: texts)
+        try await send(RequestEncoder.encode(images: images, texts: texts), timeout: timeout)
     }
 
     static func decode(_ delivery: AMQPDelivery) throws(ClipClientError) -> ClipReply {

@@ -39,7 +39,7 @@ struct LoadBenchCommand: ParsableCommand {
         let requests: [LoadRequest] = (0..<total).map { i in
             let isImage = images > 0 && (i * images) / total != ((i + 1) * images) / total
             let id = "\(isImage ? "i" : "t")\(i)"
-            let body = ClipClient.requestBody(images: isImage ? [imageCell] : [], texts: isImage ? [] : ["a photo of thing \(i) on a table"])
+            let body = RequestEncoder.encode(images: isImage ? [imageCell] : [], texts: isImage ? [] : ["a photo of thing \(i) on a table"])
             return LoadRequest(id: id, isImage: isImage, body: body)
         }
         let settings = try broker.settings(connectionName: "clipq-bench load")

@@ -63,9 +63,9 @@ struct StageBench {
         let photo = try fixtures.read(fixtures.images.appendingPathComponent(Self.images[0])).base64EncodedString()
         let features = (0..<768).map { Float(sin(Double($0))) }
         let cases: [(String, [UInt8], [ReplyRow])] = [
-            ("one image (\(photo.count / 1024) KB base64)", ClipClient.requestBody(images: [photo], texts: []),
+            ("one image (\(photo.count / 1024) KB base64)", RequestEncoder.encode(images: [photo], texts: []),
              [ReplyRow(imageFeatures: features, textFeatures: nil)]),
-            ("64 captions", ClipClient.requestBody(images: [], texts: Array(captions.prefix(64))),
+            ("64 captions", RequestEncoder.encode(images: [], texts: Array(captions.prefix(64))),
              Array(repeating: ReplyRow(imageFeatures: nil, textFeatures: features), count: 64)),
         ]
         for (index, (name, body, rows)) in cases.enumerated() {

@@ -91,7 +91,7 @@ struct WorkerBenchCommand: ParsableCommand {
     }
 
     static func body(image: String? = nil, text: String? = nil) -> [UInt8] {
-        ClipClient.requestBody(images: image.map { [$0] } ?? [], texts: text.map { [$0] } ?? [])
+        RequestEncoder.encode(images: image.map { [$0] } ?? [], texts: text.map { [$0] } ?? [])
     }
 }
 

@@ -51,6 +51,9 @@ struct BatchCommand: ParsableCommand {
     @Option(help: "With --via-queue: requests in flight at once.")
     var maxOutstanding = 16
 
+    @Option(help: "With --via-queue: the traffic lane, bulk (default: never delays interactive requests) or interactive.")
+    var lane: TrafficLane = .bulk
+
     @Option(help: "With --via-queue: give up (resumably) after this many seconds without a reply.")
     var replyTimeout = 600
 
@@ -65,7 +68,7 @@ struct BatchCommand: ParsableCommand {
             job.limit = limit
             job.options = normalize ? "normalized" : ""
             let progress = ClipJobs.Progress(total: job.input.rows.count, interval: .seconds(progressInterval))
-            let summary = try runJob(job, model: model, broker: broker, viaQueue: viaQueue, normalize: normalize,
+            let summary = try runJob(job, model: model, broker: broker, viaQueue: viaQueue, lane: lane, normalize: normalize,
                                      maxOutstanding: maxOutstanding, replyTimeout: replyTimeout, progress: progress)
             let state = summary.complete ? "complete" : "incomplete (rerun to continue)"
             FileHandle.standardError.write(Data(("batch: \(summary.written) rows written (\(summary.errors) errors), "
@@ -78,7 +81,7 @@ struct BatchCommand: ParsableCommand {
 }
 
 /// A job through the model here or through the broker, as the flags say.
-func runJob(_ job: BatchJob, model: ModelOptions, broker: BrokerOptions, viaQueue: Bool, normalize: Bool,
+func runJob(_ job: BatchJob, model: ModelOptions, broker: BrokerOptions, viaQueue: Bool, lane: TrafficLane, normalize: Bool,
             maxOutstanding: Int, replyTimeout: Int, progress: ClipJobs.Progress?) throws(JobError) -> BatchJob.Summary {
     if viaQueue {
         let settings: AMQPSettings
@@ -87,7 +90,7 @@ func runJob(_ job: BatchJob, model: ModelOptions, broker: BrokerOptions, viaQueu
         } catch {
             throw JobError(.broker, "\(error)")
         }
-        var runner = QueueRunner(settings: settings, queue: broker.queue, maxOutstanding: maxOutstanding,
+        var runner = QueueRunner(settings: settings, queue: broker.queue(for: lane), maxOutstanding: maxOutstanding,
                                  replyTimeout: .seconds(replyTimeout), normalize: normalize)
         return try job.run(&runner, progress: progress)
     }

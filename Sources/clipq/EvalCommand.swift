@@ -54,7 +54,7 @@ struct EvalCommand: ParsableCommand {
                 var job = BatchJob(input: input, format: .npy, output: directory)
                 job.chunkRows = 64
                 let progress = json ? nil : ClipJobs.Progress(total: rows.count)
-                _ = try runJob(job, model: model, broker: broker, viaQueue: viaQueue, normalize: false,
+                _ = try runJob(job, model: model, broker: broker, viaQueue: viaQueue, lane: .bulk, normalize: false,
                                maxOutstanding: 16, replyTimeout: 600, progress: progress)
             }
             let vectors = try EvalEmbeddings(directory: directory, split: splitSet)

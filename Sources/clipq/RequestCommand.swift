@@ -37,6 +37,9 @@ struct RequestCommand: ParsableCommand {
     @Option(help: "The request's correlation id (default: a fresh UUID), echoed on its reply and its dead letter.")
     var correlationID: String?
 
+    @Option(help: "interactive (someone waits) or bulk (served where interactive requests leave room).")
+    var lane: TrafficLane = .interactive
+
     func validate() throws {
         guard (request != nil) != (!image.isEmpty || !text.isEmpty) else {
             throw ValidationError("give --request, or --image/--text flags (not both)")
@@ -48,10 +51,10 @@ struct RequestCommand: ParsableCommand {
         if let request {
             body = Array(try requestFile(request))
         } else {
-            body = ClipClient.requestBody(images: try image.map(imageCell), texts: text)
+            body = RequestEncoder.encode(images: try image.map(imageCell), texts: text)
         }
         do {
-            let client = try ClipClient(settings: try broker.settings(connectionName: "clipq request"), queue: broker.queue)
+            let client = try ClipClient(settings: try broker.settings(connectionName: "clipq request"), queue: broker.queue(for: lane))
             let deadline = deadlineMs.map { Date().addingTimeInterval(Double($0) / 1000) }
             let id = correlationID ?? UUID().uuidString
             FileHandle.standardError.write(Data("correlation id: \(id)\n".utf8))

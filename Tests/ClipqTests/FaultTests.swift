@@ -39,7 +39,7 @@ final class FaultTests: XCTestCase {
     static func requests(_ count: Int, _ prefix: String, imageEvery: Int = 0) -> [(id: String, body: [UInt8])] {
         (0..<count).map { i in
             let images = imageEvery > 0 && i % imageEvery == 0 ? [image] : []
-            return ("\(prefix)\(i)", ClipClient.requestBody(images: images, texts: ["caption \(prefix)\(i)"]))
+            return ("\(prefix)\(i)", RequestEncoder.encode(images: images, texts: ["caption \(prefix)\(i)"]))
         }
     }
 
@@ -273,7 +273,7 @@ final class FaultTests: XCTestCase {
         }
         let ledger = try OutcomeLedger(broker: broker, topology: topology)
         var worker = try WorkerProcess(broker: broker, topology: topology)
-        let poison = ClipClient.requestBody(images: [server.url("/poison.jpg")], texts: [])
+        let poison = RequestEncoder.encode(images: [server.url("/poison.jpg")], texts: [])
         try ledger.publish([("poison", poison)] + Self.requests(10, "good."))
         var kills = 0
         XCTAssertEqual(fetched.wait(timeout: .now() + 20), .success, "a worker took the poison request")
