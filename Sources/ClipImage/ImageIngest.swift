@@ -32,21 +32,33 @@ public struct ImageIngest: Sendable {
         _ cell: String, deadline: ContinuousClock.Instant? = nil, timed: (Stage, Duration) -> Void = { _, _ in }
     ) -> Result<ImageTensor, ImageError> {
         Result { () throws(ImageError) -> ImageTensor in
-            let bytes: [UInt8]
-            switch try ImageSource(parsing: cell) {
-            case .bytes(let decoded): bytes = decoded
-            case .url(let url):
-                let start = ContinuousClock.now
-                defer { timed(.fetch, .now - start) }
-                bytes = try fetchImageBytes(url, settings: settings.fetch, deadline: deadline)
-            }
-            if let deadline, ContinuousClock.now >= deadline {
-                throw ImageError(.deadlineExceeded, "deadline passed before decoding")
-            }
-            let start = ContinuousClock.now
-            defer { timed(.preprocess, .now - start) }
-            return try tensor(from: bytes)
+            try tensor(from: try fileBytes(cell, deadline: deadline, timed: timed), deadline: deadline, timed: timed)
         }
+    }
+
+    /// The image file a cell names: base64 decoded in place, or a URL fetched.
+    public func fileBytes(
+        _ cell: String, deadline: ContinuousClock.Instant? = nil, timed: (Stage, Duration) -> Void = { _, _ in }
+    ) throws(ImageError) -> [UInt8] {
+        switch try ImageSource(parsing: cell) {
+        case .bytes(let decoded): return decoded
+        case .url(let url):
+            let start = ContinuousClock.now
+            defer { timed(.fetch, .now - start) }
+            return try fetchImageBytes(url, settings: settings.fetch, deadline: deadline)
+        }
+    }
+
+    /// Decode and preprocess an image file, unless `deadline` has passed.
+    public func tensor(
+        from bytes: [UInt8], deadline: ContinuousClock.Instant?, timed: (Stage, Duration) -> Void = { _, _ in }
+    ) throws(ImageError) -> ImageTensor {
+        if let deadline, ContinuousClock.now >= deadline {
+            throw ImageError(.deadlineExceeded, "deadline passed before decoding")
+        }
+        let start = ContinuousClock.now
+        defer { timed(.preprocess, .now - start) }
+        return try tensor(from: bytes)
     }
 
     /// Decode and preprocess bytes already in hand (a local file, for the CLI).

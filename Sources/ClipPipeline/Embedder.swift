@@ -20,16 +20,28 @@ public struct Embedder: Sendable {
     public func embed(_ request: EmbeddingRequest, normalize: Bool = false) throws(ClipError) -> [ReplyRow] {
         let rows = try preparer.prepare(request, concurrency: ingestThreads).get()
         var replies = Array(repeating: ReplyRow(), count: rows.count)
-        let imageRows = rows.indices.filter { rows[$0].pixels != nil }
-        let textRows = rows.indices.filter { rows[$0].tokenIDs != nil }
-        do {
-            for chunk in imageRows.chunks(of: maxBatch) {
-                let features = try encoder.encodeImages(pixels: chunk.flatMap { rows[$0].pixels ?? [] }, count: chunk.count)
-                for (row, embedding) in zip(chunk, features) { replies[row].imageFeatures = embedding }
+        var images: [(row: Int, pixels: [Float])] = []
+        var texts: [(row: Int, ids: [Int])] = []
+        for (row, prepared) in rows.enumerated() {
+            switch prepared.image {
+            case .input(let pixels, _)?: images.append((row, pixels))
+            case .cached(let embedding)?: replies[row].imageFeatures = embedding
+            case nil: break
             }
-            for chunk in textRows.chunks(of: max(maxBatch, 64)) {
-                let features = try encoder.encodeTexts(tokenIDs: chunk.map { rows[$0].tokenIDs ?? [] })
-                for (row, embedding) in zip(chunk, features) { replies[row].textFeatures = embedding }
+            switch prepared.text {
+            case .input(let ids, _)?: texts.append((row, ids))
+            case .cached(let embedding)?: replies[row].textFeatures = embedding
+            case nil: break
+            }
+        }
+        do {
+            for chunk in images.chunks(of: maxBatch) {
+                let features = try encoder.encodeImages(pixels: chunk.flatMap(\.pixels), count: chunk.count)
+                for (cell, embedding) in zip(chunk, features) { replies[cell.row].imageFeatures = embedding }
+            }
+            for chunk in texts.chunks(of: max(maxBatch, 64)) {
+                let features = try encoder.encodeTexts(tokenIDs: chunk.map(\.ids))
+                for (cell, embedding) in zip(chunk, features) { replies[cell.row].textFeatures = embedding }
             }
         } catch {
             throw ClipError(.internal, "the encoder failed: \(error)")

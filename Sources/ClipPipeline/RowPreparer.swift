@@ -10,15 +10,34 @@ public enum PreparationStage: Hashable, Sendable {
     case tokenize
 }
 
-/// A request row made ready for the encoders: the image as the vision tower's input, the
-/// text as token ids.
-public struct PreparedRow: Sendable {
-    public var pixels: [Float]?
-    public var tokenIDs: [Int]?
+/// One cell made ready: the encoder's input, with its content key (identical inputs share one),
+/// or the embedding a cache already held for that content.
+public enum PreparedCell<Input: Sendable>: Sendable {
+    case input(Input, key: EmbeddingCacheKey?)
+    case cached([Float])
+}
 
-    public init(pixels: [Float]? = nil, tokenIDs: [Int]? = nil) {
-        self.pixels = pixels
-        self.tokenIDs = tokenIDs
+/// A request row made ready for the encoders: the image as the vision tower's input, the text
+/// as token ids, each absent where the row has no such cell.
+public struct PreparedRow: Sendable {
+    public var image: PreparedCell<[Float]>?
+    public var text: PreparedCell<[Int]>?
+
+    public init(image: PreparedCell<[Float]>? = nil, text: PreparedCell<[Int]>? = nil) {
+        self.image = image
+        self.text = text
+    }
+}
+
+/// Where prepared cells look their embeddings up: content keys are made for `model`, and a hit
+/// in `cache` skips the encoder (and, for an image, its decoding).
+public struct PreparationCache: Sendable {
+    public let model: ModelIdentity
+    public let cache: (any EmbeddingCache)?
+
+    public init(model: ModelIdentity, cache: (any EmbeddingCache)?) {
+        self.model = model
+        self.cache = cache
     }
 }
 
@@ -38,40 +57,51 @@ public struct RowPreparer: Sendable {
         tokenizer.encode(text).map(Int.init)
     }
 
-    private func tokens(_ text: String, timed: (PreparationStage, Duration) -> Void) -> [Int] {
+    private func text(_ text: String, cache: PreparationCache?, timed: (PreparationStage, Duration) -> Void) -> PreparedCell<[Int]> {
         let start = ContinuousClock.now
-        defer { timed(.tokenize, .now - start) }
-        return tokens(text)
+        let ids = tokens(text)
+        timed(.tokenize, .now - start)
+        guard let cache else { return .input(ids, key: nil) }
+        let key = EmbeddingCacheKey.text(tokenIDs: ids, model: cache.model)
+        if let embedding = cache.cache?.embedding(for: key) { return .cached(embedding) }
+        return .input(ids, key: key)
     }
 
-    public func pixels(
-        _ cell: String, row: Int, deadline: ContinuousClock.Instant?, timed: (ImageIngest.Stage, Duration) -> Void = { _, _ in }
-    ) -> Result<[Float], ClipError> {
-        images.ingest(cell, deadline: deadline, timed: timed)
-            .map(\.values)
-            .mapError { ClipError($0, pointer: EmbeddingRequest.imagePointer(row: row)) }
+    /// An image cell as pixels; with a cache, keyed by the image file's bytes and looked up
+    /// before it is decoded.
+    public func image(
+        _ cell: String, row: Int, deadline: ContinuousClock.Instant?, cache: PreparationCache? = nil,
+        timed: (ImageIngest.Stage, Duration) -> Void = { _, _ in }
+    ) -> Result<PreparedCell<[Float]>, ClipError> {
+        Result { () throws(ImageError) -> PreparedCell<[Float]> in
+            let bytes = try images.fileBytes(cell, deadline: deadline, timed: timed)
+            let key = cache.map { EmbeddingCacheKey.image(fileBytes: bytes, model: $0.model) }
+            if let key, let embedding = cache?.cache?.embedding(for: key) { return .cached(embedding) }
+            return .input(try images.tensor(from: bytes, deadline: deadline, timed: timed).values, key: key)
+        }
+        .mapError { ClipError($0, pointer: EmbeddingRequest.imagePointer(row: row)) }
     }
 
     /// Every row of a request, images prepared concurrently on up to `concurrency` threads.
     /// The error of the first failing row (in row order) wins, so answers are deterministic.
     /// `timed` hears how long each stage took (from several threads at once).
     public func prepare(
-        _ request: EmbeddingRequest, concurrency: Int, deadline: ContinuousClock.Instant? = nil,
+        _ request: EmbeddingRequest, concurrency: Int, deadline: ContinuousClock.Instant? = nil, cache: PreparationCache? = nil,
         timed: @escaping @Sendable (PreparationStage, Duration) -> Void = { _, _ in }
     ) -> Result<[PreparedRow], ClipError> {
-        var rows = request.rows.map { row in PreparedRow(pixels: nil, tokenIDs: row.text.map { tokens($0, timed: timed) }) }
+        var rows = request.rows.map { row in PreparedRow(text: row.text.map { text($0, cache: cache, timed: timed) }) }
         let imageRows = request.rows.indices.filter { request.rows[$0].image != nil }
-        let results = ConcurrentResults<Result<[Float], ClipError>>(count: imageRows.count)
+        let results = ConcurrentResults<Result<PreparedCell<[Float]>, ClipError>>(count: imageRows.count)
         let lanes = max(1, min(concurrency, imageRows.count))
         DispatchQueue.concurrentPerform(iterations: lanes) { lane in
             for k in stride(from: lane, to: imageRows.count, by: lanes) {
                 let row = imageRows[k]
-                results.set(k, pixels(request.rows[row].image ?? "", row: row, deadline: deadline) { timed(.image($0), $1) })
+                results.set(k, image(request.rows[row].image ?? "", row: row, deadline: deadline, cache: cache) { timed(.image($0), $1) })
             }
         }
         for (k, row) in imageRows.enumerated() {
             switch results.get(k) {
-            case .success(let pixels): rows[row].pixels = pixels
+            case .success(let cell): rows[row].image = cell
             case .failure(let error): return .failure(error)
             case nil: return .failure(ClipError(.internal, "image row \(row) was not prepared"))
             }

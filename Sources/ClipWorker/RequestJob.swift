@@ -17,6 +17,7 @@ final class RequestJob: @unchecked Sendable {
     private var remaining = 0
     private var ended = false
     private(set) var ingestDone: ContinuousClock.Instant?
+    private var cached = 0
 
     init(
         id: DeliveryID, delivery: AMQPDelivery, lane: TrafficLane = .interactive, received: ContinuousClock.Instant,
@@ -31,12 +32,21 @@ final class RequestJob: @unchecked Sendable {
 
     var hasEnded: Bool { lock.withLock { ended } }
 
-    /// Expects `items` features for `rowCount` rows.
-    func expect(rowCount: Int, items: Int) {
+    /// Cells whose embedding came from the cache.
+    var cachedCells: Int { lock.withLock { cached } }
+
+    /// Expects `items` embeddings from the encoder for `rowCount` rows, some embeddings already
+    /// known (`cached`). Returns the rows at once when nothing is left to compute.
+    func expect(rowCount: Int, items: Int, cached: [(row: Int, lane: Worker.Lane, embedding: [Float])] = []) -> [ReplyRow]? {
         lock.withLock {
             rows = Array(repeating: ReplyRow(), count: rowCount)
+            for cell in cached { rows[cell.row].set(cell.lane, cell.embedding) }
+            self.cached = cached.count
             remaining = items
             ingestDone = .now
+            guard items == 0, !ended else { return nil }
+            ended = true
+            return rows
         }
     }
 
@@ -44,10 +54,7 @@ final class RequestJob: @unchecked Sendable {
     func fulfil(row: Int, lane: Worker.Lane, _ embedding: [Float]) -> [ReplyRow]? {
         lock.withLock {
             guard !ended, rows.indices.contains(row) else { return nil }
-            switch lane {
-            case .image: rows[row].imageFeatures = embedding
-            case .text: rows[row].textFeatures = embedding
-            }
+            rows[row].set(lane, embedding)
             remaining -= 1
             guard remaining == 0 else { return nil }
             ended = true
@@ -61,6 +68,15 @@ final class RequestJob: @unchecked Sendable {
             guard !ended else { return false }
             ended = true
             return true
+        }
+    }
+}
+
+extension ReplyRow {
+    mutating func set(_ lane: Worker.Lane, _ embedding: [Float]) {
+        switch lane {
+        case .image: imageFeatures = embedding
+        case .text: textFeatures = embedding
         }
     }
 }

@@ -62,7 +62,8 @@ public struct RequestIdentity: Equatable, Sendable {
 
 /// What happened, for the log: one event per request outcome, and the link's news.
 public enum WorkerEvent: Sendable {
-    case replied(RequestIdentity, rows: Int, milliseconds: Int)
+    /// `cached`: cells whose embedding came from the cache.
+    case replied(RequestIdentity, rows: Int, cached: Int, milliseconds: Int)
     case failed(RequestIdentity, error: ClipError)
     case link(LinkEvent)
 }
@@ -103,6 +104,9 @@ public final class Worker: @unchecked Sendable {
         var row: Int
         var enqueued: ContinuousClock.Instant
         var input: Input
+        /// The input's content key: identical inputs in a batch are computed once, and the result
+        /// is stored in the cache under it.
+        var key: EmbeddingCacheKey?
     }
 
     public static var defaultID: String {
@@ -113,6 +117,7 @@ public final class Worker: @unchecked Sendable {
     private let transport: any Transport
     private let encoder: any EmbeddingEncoder
     private let preparer: RowPreparer
+    private let cache: PreparationCache?
     private let decoder: RequestDecoder
     private let outcomes: OutcomeBuilder
     private let batcher: DynamicBatcher<Lane, Item>
@@ -135,12 +140,16 @@ public final class Worker: @unchecked Sendable {
     private var encoderRunning = false
 
     /// A worker serving the deliveries of `transport` (a `BrokerLink`, or in memory for tests).
+    /// With `cache`, rows are keyed by content: identical rows in a batch are computed once, and
+    /// embeddings the cache holds are not computed at all.
     public init(
         settings: WorkerSettings, transport: any Transport, encoder: any EmbeddingEncoder, preparer: RowPreparer,
-        metrics: WorkerMetrics = .disabled, onEvent: @escaping @Sendable (WorkerEvent) -> Void = { _ in }
+        cache: PreparationCache? = nil, metrics: WorkerMetrics = .disabled,
+        onEvent: @escaping @Sendable (WorkerEvent) -> Void = { _ in }
     ) throws {
         self.settings = settings
         self.transport = transport
+        self.cache = cache
         self.encoder = encoder
         self.preparer = preparer
         self.metrics = metrics
@@ -246,16 +255,31 @@ public final class Worker: @unchecked Sendable {
         } catch {
             return fail(job, error)
         }
-        switch preparer.prepare(request, concurrency: settings.ingestThreads, deadline: job.deadline, timed: { [metrics] in metrics.stage($0, $1) }) {
+        let prepared = preparer.prepare(
+            request, concurrency: settings.ingestThreads, deadline: job.deadline, cache: cache, timed: { [metrics] in metrics.stage($0, $1) })
+        switch prepared {
         case .failure(let error):
             fail(job, error)
         case .success(let rows):
             let now = ContinuousClock.now
-            let items = rows.enumerated().flatMap { row, prepared in
-                [prepared.pixels.map(Input.image), prepared.tokenIDs.map(Input.text)].compactMap { $0 }
-                    .map { (payload: Item(job: job, row: row, enqueued: now, input: $0), lane: $0.lane) }
+            var items: [(payload: Item, lane: Lane)] = []
+            var cached: [(row: Int, lane: Lane, embedding: [Float])] = []
+            for (row, prepared) in rows.enumerated() {
+                switch prepared.image {
+                case .input(let pixels, let key)?: items.append((Item(job: job, row: row, enqueued: now, input: .image(pixels), key: key), .image))
+                case .cached(let embedding)?: cached.append((row, .image, embedding))
+                case nil: break
+                }
+                switch prepared.text {
+                case .input(let ids, let key)?: items.append((Item(job: job, row: row, enqueued: now, input: .text(ids), key: key), .text))
+                case .cached(let embedding)?: cached.append((row, .text, embedding))
+                case nil: break
+                }
             }
-            job.expect(rowCount: rows.count, items: items.count)
+            if cache?.cache != nil { metrics.cacheLookups(hits: cached.count, misses: items.count) }
+            if let complete = job.expect(rowCount: rows.count, items: items.count, cached: cached) {
+                return replyQueue.async { [self] in succeed(job, complete) }
+            }
             if !batcher.submit(items, deadline: job.deadline, urgency: job.lane == .interactive ? .urgent : .background) {
                 // Shutting down: not the request's fault. Back to the queue for another worker.
                 guard job.fail() else { return }
@@ -279,12 +303,30 @@ public final class Worker: @unchecked Sendable {
             metrics.batch(batch.lane, items: items.map { ($0.job.lane, $0.enqueued) })
             do {
                 let start = ContinuousClock.now
-                let features = try encode(items.map(\.input), lane: batch.lane)
-                metrics.encoded(batch.lane, rows: items.count, in: .now - start)
-                guard features.count == items.count else {
-                    throw ClipError(.internal, "\(features.count) embeddings for \(items.count) inputs")
+                // Identical inputs (same content key) are computed once.
+                var unique: [Item] = []
+                var slots: [Int] = []
+                var slotOfKey: [EmbeddingCacheKey: Int] = [:]
+                for item in items {
+                    if let key = item.key, let slot = slotOfKey[key] {
+                        slots.append(slot)
+                        continue
+                    }
+                    if let key = item.key { slotOfKey[key] = unique.count }
+                    slots.append(unique.count)
+                    unique.append(item)
                 }
-                for (item, embedding) in zip(items, features) {
+                let computed = try encode(unique.map(\.input), lane: batch.lane)
+                metrics.encoded(batch.lane, rows: unique.count, in: .now - start)
+                metrics.deduplicated(items.count - unique.count)
+                guard computed.count == unique.count else {
+                    throw ClipError(.internal, "\(computed.count) embeddings for \(unique.count) inputs")
+                }
+                if let store = cache?.cache {
+                    for (item, embedding) in zip(unique, computed) { if let key = item.key { store.store(embedding, for: key) } }
+                }
+                for (item, slot) in zip(items, slots) {
+                    let embedding = computed[slot]
                     guard let rows = item.job.fulfil(row: item.row, lane: batch.lane, embedding) else { continue }
                     replyQueue.async { [self] in succeed(item.job, rows) }
                 }
@@ -321,7 +363,7 @@ public final class Worker: @unchecked Sendable {
         guard isLive(job) else { return metrics.ended(job, .requeued) }  // stopped or reconnected meanwhile
         metrics.ended(job, .success)
         transport.finish(outcome)
-        onEvent(.replied(RequestIdentity(job.delivery.properties), rows: rows.count, milliseconds: total))
+        onEvent(.replied(RequestIdentity(job.delivery.properties), rows: rows.count, cached: job.cachedCells, milliseconds: total))
     }
 
     private func fail(_ job: RequestJob, _ error: ClipError) {

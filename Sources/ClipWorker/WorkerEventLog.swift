@@ -6,11 +6,12 @@ extension Logger {
     /// stable name to filter on; `message` is for people. Absent values are left out.
     public func log(_ event: WorkerEvent) {
         switch event {
-        case .replied(let request, let rows, let milliseconds):
+        case .replied(let request, let rows, let cached, let milliseconds):
             info("replied", metadata: Self.fields([
                 "event": "replied", "correlation_id": request.correlationID.map { .string($0) },
                 "traceparent": request.traceparent.map { .string($0) }, "request_id": request.requestID.map { .string($0) },
-                "rows": .stringConvertible(rows), "ms": .stringConvertible(milliseconds),
+                "rows": .stringConvertible(rows), "cached": cached > 0 ? .stringConvertible(cached) : nil,
+                "ms": .stringConvertible(milliseconds),
             ]))
         case .failed(let request, let error):
             // A refused request is the sender's problem (notice); an internal error is ours.

@@ -36,6 +36,9 @@ public final class WorkerMetrics: @unchecked Sendable {
     private let laneRows: [TrafficLane: Counter]
     private let laneWait: [TrafficLane: Timer]
     private let laneDepth: [TrafficLane: Meter]
+    private let cacheHits: Counter
+    private let cacheMisses: Counter
+    private let deduplicatedRows: Counter
 
     private let lock = NSLock()
     // Guarded by `lock`:
@@ -83,6 +86,9 @@ public final class WorkerMetrics: @unchecked Sendable {
         laneRows = byTraffic { counter("clipq_lane_rows_total", [("lane", $0.rawValue)]) }
         laneWait = byTraffic { timer("clipq_lane_wait_seconds", [("lane", $0.rawValue)]) }
         laneDepth = byTraffic { Meter(label: "clipq_queue_depth", dimensions: [("lane", $0.rawValue)], factory: factory) }
+        cacheHits = counter("clipq_cache_hits_total")
+        cacheMisses = counter("clipq_cache_misses_total")
+        deduplicatedRows = counter("clipq_deduplicated_rows_total")
     }
 
     /// Metrics that go nowhere (in-process tools, tests of other things).
@@ -129,6 +135,17 @@ public final class WorkerMetrics: @unchecked Sendable {
     func encoded(_ lane: Worker.Lane, rows count: Int, in duration: Duration) {
         encodeSeconds[lane]?.record(duration: duration)
         rows[lane]?.increment(by: count)
+    }
+
+    /// A request's cells looked up in the embedding cache.
+    func cacheLookups(hits: Int, misses: Int) {
+        cacheHits.increment(by: hits)
+        cacheMisses.increment(by: misses)
+    }
+
+    /// Rows of a batch that repeated another row's content and were not computed again.
+    func deduplicated(_ count: Int) {
+        if count > 0 { deduplicatedRows.increment(by: count) }
     }
 
     /// A stage of preparing a request's rows took `duration`.

@@ -33,6 +33,15 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "The traffic lanes this worker serves, comma-separated: interactive,bulk (both, interactive first), or one of them for a dedicated worker. Env CLIPQ_LANES.")
     var lanes: String = env("CLIPQ_LANES") ?? "interactive,bulk"
 
+    @Option(help: "Bytes of embeddings kept in this worker's cache, looked up by content (image file bytes, a text's tokens) before computing; 0 turns it off. Env CLIPQ_CACHE_BYTES.")
+    var cacheBytes: Int = env("CLIPQ_CACHE_BYTES").flatMap(Int.init) ?? 256 << 20
+
+    @Option(help: "A Redis (or Valkey) the workers share as a second cache tier: redis://[[user]:password@]host[:port][/db]. A slow or absent Redis never slows a request (lookups give up after --cache-timeout-ms). Env CLIPQ_CACHE_URL.")
+    var cacheURL: String? = env("CLIPQ_CACHE_URL")
+
+    @Option(help: "Longest a shared-cache lookup may take, in ms. Env CLIPQ_CACHE_TIMEOUT_MS.")
+    var cacheTimeoutMs: Int = env("CLIPQ_CACHE_TIMEOUT_MS").flatMap(Int.init) ?? 50
+
     @Option(help: "Longest a row waits for others to fill its batch, in ms (0: the encoder takes what is queued whenever it is free, and what arrives while it works forms the next batch). Env CLIPQ_MAX_WAIT_MS.")
     var maxWaitMs: Int = env("CLIPQ_MAX_WAIT_MS").flatMap(Int.init) ?? 0
 
@@ -93,8 +102,10 @@ struct WorkerCommand: ParsableCommand {
         settings.textBatch = BatchPolicy(maxBatch: max(model.maxBatch, 64), maxWait: .milliseconds(maxWaitMs))
         settings.ingestThreads = ingestThreads
         let (metrics, registry) = WorkerMetrics.prometheus()
+        let cache = try embeddingCache(precision: precision.rawValue)
         let worker = try Worker(
-            settings: settings, transport: link, encoder: embedder.encoder, preparer: embedder.preparer, metrics: metrics, onEvent: { log.log($0) })
+            settings: settings, transport: link, encoder: embedder.encoder, preparer: embedder.preparer, cache: cache, metrics: metrics,
+            onEvent: { log.log($0) })
         let port = httpPort ?? (env("CLIPQ_HTTP_PORT") ?? env("CLIPQ_HEALTH_PORT")).flatMap { UInt16($0) }
         let http = try port.map { port in
             try HealthServer(
@@ -115,7 +126,8 @@ struct WorkerCommand: ParsableCommand {
             "lanes": .string(try servedLanes.map(\.rawValue).joined(separator: ",")), "version": .string(clipqVersion),
         ]
         if let http { started["http_port"] = .stringConvertible(Int(http.port)) }
-        if let weights { started["weights"] = .string(weights) }  // bf16/int8: converted, or mapped from the cache
+        if let weights { started["weights"] = .string(weights) }
+        started["cache"] = .string(cacheDescription)  // bf16/int8: converted, or mapped from the cache
         log.info("started", metadata: started)
         worker.start()
         stop.wait()
@@ -129,5 +141,24 @@ struct WorkerCommand: ParsableCommand {
         ])
         http?.stop()
         withExtendedLifetime(signals) {}
+    }
+
+    /// Content keys for this model and precision, and the cache tiers the flags ask for.
+    func embeddingCache(precision: String) throws -> PreparationCache {
+        let identity = try ModelIdentity(modelDirectory: model.directory, precision: precision)
+        let memory: (any EmbeddingCache)? = cacheBytes > 0 ? MemoryEmbeddingCache(capacityBytes: cacheBytes) : nil
+        let shared: (any EmbeddingCache)? = try cacheURL.map {
+            try RedisEmbeddingCache(url: $0, timeout: .milliseconds(max(1, cacheTimeoutMs)))
+        }
+        switch (memory, shared) {
+        case (let memory?, let shared?): return PreparationCache(model: identity, cache: TieredEmbeddingCache(first: memory, second: shared))
+        case (let one?, nil), (nil, let one?): return PreparationCache(model: identity, cache: one)
+        case (nil, nil): return PreparationCache(model: identity, cache: nil)
+        }
+    }
+
+    var cacheDescription: String {
+        let memory = cacheBytes > 0 ? "memory \(cacheBytes >> 20) MiB" : "memory off"
+        return cacheURL.map { memory + " + redis " + ((try? RedisEndpoint(url: $0).description) ?? "?") } ?? memory
     }
 }

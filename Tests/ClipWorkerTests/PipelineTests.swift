@@ -243,7 +243,7 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(reply.properties.headers?["x-request-id"], .string("req-1"))
         _ = harness.events.outcomes(count: 1)
         let logged = harness.events.all.compactMap { event -> RequestIdentity? in
-            if case .replied(let request, _, _) = event { request } else { nil }
+            if case .replied(let request, _, _, _) = event { request } else { nil }
         }
         XCTAssertEqual(logged, [RequestIdentity(correlationID: "traced", traceparent: traceparent, requestID: "req-1")])
     }

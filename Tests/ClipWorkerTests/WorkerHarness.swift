@@ -70,7 +70,7 @@ final class WorkerHarness {
     init(
         limits: RequestLimits = RequestLimits(), imageBatch: Int = 8, textBatch: Int = 64, prefetch: Int = 32, bulkPrefetch: Int = 8,
         encoderGrace: Duration = .seconds(3), metrics: WorkerMetrics = .disabled,
-        encoder: FakeEncoder? = nil
+        encoder: FakeEncoder? = nil, cache: PreparationCache? = nil
     ) throws {
         let preparer = try TinyModel.preparer.get()
         let config = preparer.images.config
@@ -81,7 +81,7 @@ final class WorkerHarness {
         settings.textBatch.maxBatch = textBatch
         settings.encoderGrace = encoderGrace
         worker = try Worker(
-            settings: settings, transport: transport, encoder: self.encoder, preparer: preparer, metrics: metrics,
+            settings: settings, transport: transport, encoder: self.encoder, preparer: preparer, cache: cache, metrics: metrics,
             onEvent: events.add)
         worker.start()
     }
@@ -165,7 +165,7 @@ final class EventRecorder: @unchecked Sendable {
         var byID: [String: String] = [:]
         for event in all {
             switch event {
-            case .replied(let request, _, _): byID[request.correlationID ?? "?"] = "replied"
+            case .replied(let request, _, _, _): byID[request.correlationID ?? "?"] = "replied"
             case .failed(let request, let error): byID[request.correlationID ?? "?"] = "failed \(error.code.rawValue)"
             case .link: break
             }
