@@ -5,7 +5,7 @@ APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libwebp-dev \
                 libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools redis-server
 PY_MODULES   := jsonschema pika numpy yaml
 
-.PHONY: setup build build-bench test fuzz test-asan run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image
+.PHONY: setup build build-bench bench-lanes bench-cache test fuzz test-asan run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image
 
 ## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy, yaml), that are missing
 setup:
@@ -86,6 +86,15 @@ bench-batching: build-bench
 ## throughput, worker memory (the tiny model; BENCH_ARGS="--model DIR --texts N --images N --rate R")
 bench-load: build-bench
 	scripts/bench-load.sh $(BENCH_ARGS)
+
+## bench-lanes: interactive latency idle and under a bulk flood, and the bulk job's throughput alone and beside
+## it (one worker in process; BENCH_ARGS="--model DIR --bulk-texts N --bulk-images N", default the tiny model)
+bench-lanes: build-bench
+	$$($(SWIFT) build -c release --show-bin-path)/clipq-bench lanes --model $${CLIPQ_MODEL:-Tests/Fixtures/tiny-clip} $(BENCH_ARGS)
+
+## bench-cache: throughput on streams with 0%, 37% and 90% repeated rows, embedding cache off and on
+bench-cache: build-bench
+	$$($(SWIFT) build -c release --show-bin-path)/clipq-bench cache --model $${CLIPQ_MODEL:-Tests/Fixtures/tiny-clip} $(BENCH_ARGS)
 
 ## bench-image: image ingest, clipq against Pillow + CLIPImageProcessorPil on the same files, one thread each
 bench-image: build-bench

@@ -98,8 +98,8 @@ let package = Package(
         .executableTarget(
             name: "clipq-bench",
             dependencies: [
-                "ClipSchema", "ClipText", "ClipImage", "ClipAMQP", "ClipWorker", "ClipClient", "ClipTensor", "ClipModel",
-                "ClipCommandLine", "ClipFixtures",
+                "ClipSchema", "ClipText", "ClipImage", "ClipAMQP", "ClipPipeline", "ClipWorker", "ClipClient", "ClipTensor",
+                "ClipModel", "ClipCommandLine", "ClipFixtures",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

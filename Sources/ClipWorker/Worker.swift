@@ -123,9 +123,10 @@ public final class Worker: @unchecked Sendable {
     private let batcher: DynamicBatcher<Lane, Item>
     private let onEvent: @Sendable (WorkerEvent) -> Void
     private let metrics: WorkerMetrics
-    /// The ingest pool: at most `ingestThreads` requests are checked and fetched at once; the
-    /// rest wait as queued operations, not as blocked threads.
-    private let ingestQueue = OperationQueue()
+    /// The ingest pools, one per lane so that interactive requests never queue behind bulk ones:
+    /// at most `ingestThreads` requests of a lane are checked and fetched at once (bulk: half as
+    /// many); the rest wait as queued operations, not as blocked threads.
+    private let ingestQueues: [TrafficLane: OperationQueue]
     /// Replies are written, parsed back and checked here, not on the encoder thread.
     private let replyQueue = DispatchQueue(label: "clipq.replies")
     private let encoderDone = DispatchSemaphore(value: 0)
@@ -159,8 +160,12 @@ public final class Worker: @unchecked Sendable {
             topology: settings.topology, workerID: settings.workerID, modelName: settings.modelName,
             version: settings.version, precision: settings.precision, replies: try ReplyEncoder())
         batcher = DynamicBatcher(policies: [.image: settings.imageBatch, .text: settings.textBatch])
-        ingestQueue.maxConcurrentOperationCount = max(1, settings.ingestThreads)
-        ingestQueue.name = "clipq.ingest"
+        ingestQueues = Dictionary(uniqueKeysWithValues: TrafficLane.allCases.map { lane in
+            let queue = OperationQueue()
+            queue.maxConcurrentOperationCount = max(1, lane == .interactive ? settings.ingestThreads : settings.ingestThreads / 2)
+            queue.name = "clipq.ingest.\(lane.rawValue)"
+            return (lane, queue)
+        })
     }
 
     /// Starts the encoder thread and the transport; serves until `stop`.
@@ -197,7 +202,7 @@ public final class Worker: @unchecked Sendable {
         healthLock.withLock { liveGeneration = nil }
         batcher.close()
         _ = encoderDone.wait(timeout: .now() + settings.encoderGrace / .seconds(1))
-        ingestQueue.cancelAllOperations()
+        for queue in ingestQueues.values { queue.cancelAllOperations() }
         return WorkerStopReport(answered: report.settled, requeued: report.requeued, drained: report.drained)
     }
 
@@ -234,10 +239,7 @@ public final class Worker: @unchecked Sendable {
     private func accept(_ id: DeliveryID, _ delivery: AMQPDelivery, _ lane: TrafficLane) {
         let job = RequestJob(id: id, delivery: delivery, lane: lane, received: .now, deadline: delivery.properties.deadline())
         metrics.received(lane)
-        let operation = BlockOperation { [self] in ingest(job) }
-        // Interactive requests overtake bulk ones waiting for an ingest thread.
-        operation.queuePriority = lane == .interactive ? .high : .low
-        ingestQueue.addOperation(operation)
+        ingestQueues[lane]?.addOperation { [self] in ingest(job) }
     }
 
     private func ingest(_ job: RequestJob) {

@@ -15,6 +15,8 @@ struct ClipqBench: ParsableCommand {
             LoadBenchCommand.self,
             ImageBenchCommand.self,
             TokenizerBenchCommand.self,
+            LanesBenchCommand.self,
+            CacheBenchCommand.self,
         ]
     )
 

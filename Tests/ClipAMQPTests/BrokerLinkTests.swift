@@ -66,11 +66,18 @@ final class BrokerLinkTests: XCTestCase {
         _ topology: Topology, name: String = "clipq-link-test", recorder: Recorder = Recorder(),
         handle: @escaping @Sendable (BrokerLink, DeliveryID, AMQPDelivery) -> Void
     ) throws -> BrokerLink {
+        try startLink(topology, name: name, recorder: recorder) { link, id, delivery, _ in handle(link, id, delivery) }
+    }
+
+    private func startLink(
+        _ topology: Topology, name: String = "clipq-link-test", recorder: Recorder = Recorder(),
+        handle: @escaping @Sendable (BrokerLink, DeliveryID, AMQPDelivery, TrafficLane) -> Void
+    ) throws -> BrokerLink {
         final class Box: @unchecked Sendable { var link: BrokerLink? }
         let box = Box()
         let link = BrokerLink(try configuration(topology, name: name))
         box.link = link
-        link.start(onDelivery: { id, delivery, _ in if let link = box.link { handle(link, id, delivery) } }, onEvent: recorder.record)
+        link.start(onDelivery: { id, delivery, lane in if let link = box.link { handle(link, id, delivery, lane) } }, onEvent: recorder.record)
         // Requests published before the link has declared the queue would be dropped.
         XCTAssertTrue(waitUntil { recorder.connections >= 1 }, "the link did not connect")
         return link
@@ -212,5 +219,32 @@ final class BrokerLinkTests: XCTestCase {
         XCTAssertFalse(link.isRunning)
         // Nothing is lost: the broker has them back, ready for the next worker.
         XCTAssertTrue(waitUntil { (try? broker.messageCount(queue: topology.requestQueue)) == 3 })
+    }
+
+    /// Bulk deliveries are held a few at a time, and an interactive one is delivered at once beside them.
+    func testBothLanesAreConsumedAndBulkDeliveriesAreHeldFewAtATime() throws {
+        let topology = topology()
+        let client = try Client(url: broker.url)
+        try topology.declare(on: client.connection)
+        for i in 0..<40 { try client.send("bulk \(i)", id: "b\(i)", to: topology.bulkQueue) }
+        XCTAssertTrue(waitUntil { (try? broker.messageCount(queue: topology.bulkQueue)) == 40 })
+        let arrivals = Locked<(String, TrafficLane, ContinuousClock.Instant)>()
+        let held = Locked<(DeliveryID, AMQPDelivery)>()
+        let link = try startLink(topology) { link, id, delivery, lane in
+            arrivals.append((delivery.properties.correlationID ?? "?", lane, .now))
+            if lane == .bulk { held.append((id, delivery)) } else { link.finish(Self.echo(delivery, id)) }
+        }
+        XCTAssertTrue(waitUntil { held.all.count == 8 })
+        Thread.sleep(forTimeInterval: 0.3)
+        XCTAssertEqual(held.all.count, 8, "the bulk prefetch")
+        let sent = ContinuousClock.now
+        try client.send("a user waits", id: "user", to: topology.requestQueue)
+        XCTAssertEqual(try client.replies(count: 1, timeout: .seconds(5))["user"], String("a user waits".reversed()))
+        let user = try XCTUnwrap(arrivals.all.first { $0.0 == "user" })
+        XCTAssertEqual(user.1, .interactive)
+        XCTAssertLessThan(user.2 - sent, .seconds(1))
+        for (id, delivery) in held.all { link.finish(Self.echo(delivery, id)) }
+        XCTAssertEqual(try client.replies(count: 8, timeout: .seconds(10)).count, 8)
+        XCTAssertTrue(link.stop(deadline: .now + .seconds(10)).drained)
     }
 }
