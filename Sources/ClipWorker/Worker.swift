@@ -206,7 +206,7 @@ public final class Worker: @unchecked Sendable {
         return WorkerStopReport(answered: report.settled, requeued: report.requeued, drained: report.drained)
     }
 
-        // MARK: - Health (any thread)
+    // MARK: - Health (any thread)
 
     /// Liveness: the transport's thread and the encoder thread run.
     public var isAlive: Bool {
@@ -263,21 +263,7 @@ public final class Worker: @unchecked Sendable {
         case .failure(let error):
             fail(job, error)
         case .success(let rows):
-            let now = ContinuousClock.now
-            var items: [(payload: Item, lane: Lane)] = []
-            var cached: [(row: Int, lane: Lane, embedding: [Float])] = []
-            for (row, prepared) in rows.enumerated() {
-                switch prepared.image {
-                case .input(let pixels, let key)?: items.append((Item(job: job, row: row, enqueued: now, input: .image(pixels), key: key), .image))
-                case .cached(let embedding)?: cached.append((row, .image, embedding))
-                case nil: break
-                }
-                switch prepared.text {
-                case .input(let ids, let key)?: items.append((Item(job: job, row: row, enqueued: now, input: .text(ids), key: key), .text))
-                case .cached(let embedding)?: cached.append((row, .text, embedding))
-                case nil: break
-                }
-            }
+            let (items, cached) = split(rows, of: job)
             if cache?.cache != nil { metrics.cacheLookups(hits: cached.count, misses: items.count) }
             if let complete = job.expect(rowCount: rows.count, items: items.count, cached: cached) {
                 return replyQueue.async { [self] in succeed(job, complete) }
@@ -289,6 +275,28 @@ public final class Worker: @unchecked Sendable {
                 transport.finish(Outcome(delivery: job.id, publishes: [], settlement: .requeue))
             }
         }
+    }
+
+    /// A request's prepared cells: the inputs to compute, and the embeddings the cache had.
+    private func split(_ rows: [PreparedRow], of job: RequestJob)
+        -> (items: [(payload: Item, lane: Lane)], cached: [(row: Int, lane: Lane, embedding: [Float])])
+    {
+        let now = ContinuousClock.now
+        var items: [(payload: Item, lane: Lane)] = []
+        var cached: [(row: Int, lane: Lane, embedding: [Float])] = []
+        for (row, prepared) in rows.enumerated() {
+            switch prepared.image {
+            case .input(let pixels, let key)?: items.append((Item(job: job, row: row, enqueued: now, input: .image(pixels), key: key), .image))
+            case .cached(let embedding)?: cached.append((row, .image, embedding))
+            case nil: break
+            }
+            switch prepared.text {
+            case .input(let ids, let key)?: items.append((Item(job: job, row: row, enqueued: now, input: .text(ids), key: key), .text))
+            case .cached(let embedding)?: cached.append((row, .text, embedding))
+            case nil: break
+            }
+        }
+        return (items, cached)
     }
 
     // MARK: - Encoder (one thread)
@@ -305,19 +313,7 @@ public final class Worker: @unchecked Sendable {
             metrics.batch(batch.lane, items: items.map { ($0.job.lane, $0.enqueued) })
             do {
                 let start = ContinuousClock.now
-                // Identical inputs (same content key) are computed once.
-                var unique: [Item] = []
-                var slots: [Int] = []
-                var slotOfKey: [EmbeddingCacheKey: Int] = [:]
-                for item in items {
-                    if let key = item.key, let slot = slotOfKey[key] {
-                        slots.append(slot)
-                        continue
-                    }
-                    if let key = item.key { slotOfKey[key] = unique.count }
-                    slots.append(unique.count)
-                    unique.append(item)
-                }
+                let (unique, slots) = Self.distinct(items)
                 let computed = try encode(unique.map(\.input), lane: batch.lane)
                 metrics.encoded(batch.lane, rows: unique.count, in: .now - start)
                 metrics.deduplicated(items.count - unique.count)
@@ -336,6 +332,24 @@ public final class Worker: @unchecked Sendable {
                 for item in items { fail(item.job, ClipError(.internal, "the encoder failed: \(error)")) }
             }
         }
+    }
+
+    /// The items with distinct content (by key; items without one are all distinct), and for each
+    /// item the index of its distinct one.
+    static func distinct(_ items: [Item]) -> (unique: [Item], slots: [Int]) {
+        var unique: [Item] = []
+        var slots: [Int] = []
+        var slotOfKey: [EmbeddingCacheKey: Int] = [:]
+        for item in items {
+            if let key = item.key, let slot = slotOfKey[key] {
+                slots.append(slot)
+                continue
+            }
+            if let key = item.key { slotOfKey[key] = unique.count }
+            slots.append(unique.count)
+            unique.append(item)
+        }
+        return (unique, slots)
     }
 
     /// One lane's inputs, all images or all texts, through the encoder.
