@@ -45,8 +45,8 @@ fuzz: setup
 run: build
 	scripts/run-local.sh
 
-## model: download openai/clip-vit-large-patch14-336 into models/, SHA-256 verified, resumable
-## (CLIPQ_MODEL_BASE_URL: a mirror instead of the Hugging Face hub; MODEL_ARGS=--record on first use, see README)
+## model: download openai/clip-vit-large-patch14-336 into models/, resumable, each file verified against
+## the hashes the hub publishes (CLIPQ_MODEL_BASE_URL: a mirror; MODEL_ARGS=--record writes them to the manifest)
 model:
 	python3 scripts/fetch-model.py $(MODEL_ARGS)
 
