@@ -5,7 +5,7 @@ APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-de
                 libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools
 PY_MODULES   := jsonschema pika numpy yaml
 
-.PHONY: setup build test fuzz test-asan run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image
+.PHONY: setup build test fuzz test-asan run stop clean-run test-scripts model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image
 
 ## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy, yaml), that are missing
 setup:
@@ -41,9 +41,26 @@ CI_FUZZ_SECONDS ?= 20
 fuzz: setup
 	scripts/fuzz.sh run $(FUZZ_SECONDS)
 
-## run: a private RabbitMQ under .run/ and one worker (CLIPQ_MODEL, or the real model in models/, or the tiny test model)
+## run: a private RabbitMQ under .run/ and one worker (CLIPQ_MODEL, or the real model in models/, or the tiny test model);
+## worker flags in ARGS, e.g. make run ARGS="--allow-private-networks"
+ARGS ?=
 run: build
-	scripts/run-local.sh
+	scripts/run-local.sh $(ARGS)
+
+## stop: stop a broker (and worker) that an earlier make run left running
+stop:
+	scripts/run-local.sh stop
+
+## clean-run: stop them, then remove .run/: the local broker's data, and any requests still queued there
+clean-run:
+	scripts/run-local.sh clean
+
+## test-scripts: make run's script (Ctrl-C under a pipe, leftovers, stop, clean-run) and make model's, against
+## a private broker on spare ports and a loopback server laid out as the hub
+test-scripts:
+	$(SWIFT) build --product clipq
+	CLIPQ_BIN=$$($(SWIFT) build --show-bin-path)/clipq scripts/test-run-local.sh
+	python3 scripts/test-fetch-model.py
 
 ## model: download openai/clip-vit-large-patch14-336 into models/, resumable, each file verified against
 ## the hashes the hub publishes (CLIPQ_MODEL_BASE_URL: a mirror; MODEL_ARGS=--record writes them to the manifest)
