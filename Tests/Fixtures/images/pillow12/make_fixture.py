@@ -7,8 +7,8 @@
 Pillow 13 (python-pillow/Pillow#9549) runs the vertical pass first when a resize reduces the
 height much more than the width; Pillow 12 and earlier always run the horizontal pass first.
 The two orders round the intermediate image to bytes at different points, so for shapes like
-343x999 -> 336x978 a quarter of the values differ, by up to about 20 levels on sharp texture
-(by 1-2 on photos). clipq, and the hosted endpoint it replaces, follow Pillow 12.
+343x999 -> 336x978 a quarter of the values of this texture differ (by up to 22 levels), and
+an eighth of those of a photo. clipq, and the hosted endpoint it replaces, follow Pillow 12.
 
 Writes, beside this script:
   input_343x999.png     a deterministic 343x999 RGB texture with detail in both directions
