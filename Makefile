@@ -21,8 +21,11 @@ setup:
 	    echo "setup: pip install $$p"; python3 -m pip install -q $$p; }; done
 
 ## build: release build of the clipq executable
+# Through a pipe whatever make's output is: on a terminal SwiftPM adds -color-diagnostics to every
+# compile command (--no-color-diagnostics does not remove it), and a changed command is a full
+# rebuild, so `make run` and `make run | tee log` would each rebuild the other's up-to-date binary.
 build: setup
-	$(SWIFT) build -c release --product clipq
+	bash -o pipefail -c '$(SWIFT) build -c release --product clipq 2>&1 | cat'
 
 ## test: everything CI runs: the tests, the module tests again under AddressSanitizer, each fuzzer briefly
 test: setup
@@ -57,9 +60,8 @@ clean-run:
 
 ## test-scripts: make run's script (Ctrl-C under a pipe, leftovers, stop, clean-run) and make model's, against
 ## a private broker on spare ports and a loopback server laid out as the hub
-test-scripts:
-	$(SWIFT) build --product clipq
-	CLIPQ_BIN=$$($(SWIFT) build --show-bin-path)/clipq scripts/test-run-local.sh
+test-scripts: build
+	CLIPQ_BIN=$$($(SWIFT) build -c release --show-bin-path)/clipq scripts/test-run-local.sh
 	python3 scripts/test-fetch-model.py
 
 ## model: download openai/clip-vit-large-patch14-336 into models/, resumable, each file verified against

@@ -4,6 +4,8 @@
 # other checkouts' brokers on this machine are left alone. Only processes this test started
 # (its own sessions, its own broker's node name and ports) are signalled.
 #   CLIPQ_BIN=path/to/clipq scripts/test-run-local.sh       (make test-scripts runs it)
+# It also checks that make build, switching between a pipe and a terminal, compiles nothing
+# (the first make build builds the release binary when it is not up to date).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/local-broker.sh
@@ -66,6 +68,18 @@ cleanup() {
 trap cleanup EXIT
 
 crash_dump_before=$([ -e erl_crash.dump ] && echo present || echo absent)
+
+# 0. `make run` after `make run | tee log` (or the other way round) must not rebuild: make build's
+#    output switches between a pipe and a terminal (script(1) gives it one) and compiles nothing.
+#    (The first make build builds the release binary if it is not up to date.)
+make --no-print-directory build > "$tmp/build-pipe.log" 2>&1
+check "make build, output to a pipe, succeeds" test $? = 0
+script -qec "make --no-print-directory build" /dev/null > "$tmp/build-tty.log" 2>&1
+check "make build on a terminal succeeds" grep -q "complete" "$tmp/build-tty.log"
+check "make build on a terminal then compiles nothing" bash -c "! grep -q Compiling '$tmp/build-tty.log'"
+make --no-print-directory build > "$tmp/build-pipe2.log" 2>&1
+check "and back to a pipe compiles nothing either" bash -c "! grep -q Compiling '$tmp/build-pipe2.log'"
+
 echo "# run-local on port $port, run directory $CLIPQ_RUN_DIR"
 
 # 1. `make run | tee log`, then Ctrl-C: the reader dies first (here it leaves after one line), the
