@@ -92,12 +92,16 @@ cleanup() {
             say "run: stopping the worker (it answers what it holds first)"
             kill -TERM "$worker_pid" 2>/dev/null
         fi
-        # A worker that does not finish within its drain time and a margin is killed.
-        (sleep 90; kill -KILL "$worker_pid" 2>/dev/null) &
-        local watchdog=$!
+        # A worker that does not finish within its drain time and a margin is killed. (It is this
+        # shell's child: until waited for it stays a zombie, which kill -0 still finds.)
+        local i state
+        for i in $(seq 1 180); do
+            state=$(sed 's/.*) //' "/proc/$worker_pid/stat" 2>/dev/null | cut -d' ' -f1)
+            [ -n "$state" ] && [ "$state" != Z ] || break
+            sleep 0.5
+        done
+        [ -n "$state" ] && [ "$state" != Z ] && kill -KILL "$worker_pid" 2>/dev/null
         wait "$worker_pid" 2>/dev/null
-        kill "$watchdog" 2>/dev/null
-        wait "$watchdog" 2>/dev/null
         rm -f "$worker_pidfile"
     fi
     stop_local_broker

@@ -45,8 +45,8 @@ wait_until() {  # wait_until SECONDS COMMAND...
         sleep 0.5
     done
 }
-broker_gone() {
-    ! pgrep -f "clipq-local-$port@" >/dev/null && ! port_taken "$port" && ! port_taken $((port + 1)) &&
+broker_gone() {  # (pgrep -f reads only the start of a command line; the VM's is longer)
+    ! grep -lsaqE "clipq-local-$port[@]" /proc/[0-9]*/cmdline && ! port_taken "$port" && ! port_taken $((port + 1)) &&
         ! port_taken $((port + 20000))
 }
 worker_pid() { cat "$CLIPQ_RUN_DIR"/worker-*.pid 2>/dev/null | head -1; }
@@ -93,7 +93,7 @@ pid=$(worker_pid)
 sleep 2
 check "the worker survives writing to a broken pipe" kill -0 "$pid"
 kill -INT -- "-$group"
-check "Ctrl-C ends the run: script, worker and broker" wait_until 120 session_gone "$group"
+check "Ctrl-C ends the run: script, worker and broker" wait_until 60 session_gone "$group"
 check "no broker process, epmd or listener of the run is left" wait_until 20 broker_gone
 check "the worker is gone" bash -c "! kill -0 $pid 2>/dev/null"
 check "no worker pid file is left" bash -c "! ls '$CLIPQ_RUN_DIR'/worker-*.pid >/dev/null 2>&1"
@@ -132,7 +132,7 @@ amqp-declare-queue --url "$url" -d -q clipq.test-leftover > "$tmp/publish.log" 2
     amqp-publish --url "$url" -r clipq.test-leftover -p -b '{"left": "over"}' >> "$tmp/publish.log" 2>&1
 check "a request is left queued" test $? = 0
 kill -INT -- "-$group"
-check "Ctrl-C ends the third run" wait_until 120 session_gone "$group"
+check "Ctrl-C ends the third run" wait_until 60 session_gone "$group"
 start_session scripts/run-local.sh > "$tmp/run5.log" 2>&1
 group=$session
 check "a fourth run starts" wait_until 120 worker_up
@@ -140,7 +140,7 @@ check "its banner says requests are queued, and offers make clean-run" \
     grep -q "queued in this broker, 1 waiting: clipq.test-leftover (1)" "$tmp/run5.log"
 check "... naming make clean-run" grep -q "make clean-run" "$tmp/run5.log"
 kill -INT -- "-$group"
-check "Ctrl-C ends the fourth run" wait_until 120 session_gone "$group"
+check "Ctrl-C ends the fourth run" wait_until 60 session_gone "$group"
 make --no-print-directory clean-run > "$tmp/clean.log" 2>&1
 check "make clean-run succeeds" test $? = 0
 check "make clean-run removes the run directory" test ! -e "$CLIPQ_RUN_DIR"
