@@ -31,8 +31,14 @@ check() {  # check DESCRIPTION COMMAND...: runs COMMAND, records a failure when 
 }
 
 sessions=()
-start_session() {  # runs "$@" as the leader of a new session; its pid is the session's process group
-    setsid "$@" &
+# Runs "$@" as the leader of a new session (its pid is the session's process group), with SIGINT
+# and SIGQUIT at their defaults as in a terminal's foreground job: a background job of this
+# script would start with them ignored, and a shell cannot trap a signal ignored at its start.
+start_session() {
+    setsid python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+os.execvp(sys.argv[1], sys.argv[1:])' "$@" &
     sessions+=("$!")
     session=$!
 }
