@@ -5,7 +5,7 @@ APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libwebp-dev \
                 libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools redis-server
 PY_MODULES   := jsonschema pika numpy yaml
 
-.PHONY: setup build build-bench bench-lanes bench-cache test fuzz test-asan run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image
+.PHONY: setup build build-bench bench-lanes bench-cache test fuzz test-asan test-scripts run stop clean-run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image
 
 ## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy, yaml), that are missing
 setup:
@@ -21,16 +21,20 @@ setup:
 	    echo "setup: pip install $$p"; python3 -m pip install -q $$p; }; done
 
 ## build: release build of the clipq executable
+# Through a pipe whatever make's output is: on a terminal SwiftPM adds -color-diagnostics to every
+# compile command (--no-color-diagnostics does not remove it), and a changed command is a full
+# rebuild, so `make run` and `make run | tee log` would each rebuild the other's up-to-date binary.
 build: setup
-	$(SWIFT) build -c release --product clipq
+	bash -o pipefail -c '$(SWIFT) build -c release --product clipq 2>&1 | cat'
 
 ## build-bench: release build of clipq-bench, the benchmarks (every bench target builds it)
 build-bench: build
-	$(SWIFT) build -c release --product clipq-bench
+	bash -o pipefail -c '$(SWIFT) build -c release --product clipq-bench 2>&1 | cat'
 
 ## test: everything CI runs: the tests, the module tests again under AddressSanitizer, each fuzzer briefly
 test: setup
 	$(SWIFT) test
+	$(MAKE) --no-print-directory test-scripts
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
 
@@ -45,12 +49,28 @@ CI_FUZZ_SECONDS ?= 20
 fuzz: setup
 	scripts/fuzz.sh run $(FUZZ_SECONDS)
 
-## run: a private RabbitMQ under .run/ and one worker (CLIPQ_MODEL, or the real model in models/, or the tiny test model)
+## run: a private RabbitMQ under .run/ and one worker (CLIPQ_MODEL, or the real model in models/, or the tiny test model);
+## worker flags in ARGS, e.g. make run ARGS="--allow-private-networks"
+ARGS ?=
 run: build
-	scripts/run-local.sh
+	scripts/run-local.sh $(ARGS)
 
-## model: download openai/clip-vit-large-patch14-336 into models/, SHA-256 verified, resumable
-## (CLIPQ_MODEL_BASE_URL: a mirror instead of the Hugging Face hub; MODEL_ARGS=--record on first use, see README)
+## stop: stop a broker (and worker) that an earlier make run left running
+stop:
+	scripts/run-local.sh stop
+
+## clean-run: stop them, then remove .run/: the local broker's data, and any requests still queued there
+clean-run:
+	scripts/run-local.sh clean
+
+## test-scripts: make run's script (Ctrl-C under a pipe, leftovers, stop, clean-run) and make model's, against
+## a private broker on spare ports and a loopback server laid out as the hub
+test-scripts: build
+	CLIPQ_BIN=$$($(SWIFT) build -c release --show-bin-path)/clipq scripts/test-run-local.sh
+	python3 scripts/test-fetch-model.py
+
+## model: download openai/clip-vit-large-patch14-336 into models/, resumable, each file verified against
+## the hashes the hub publishes (CLIPQ_MODEL_BASE_URL: a mirror; MODEL_ARGS=--record writes them to the manifest)
 model:
 	python3 scripts/fetch-model.py $(MODEL_ARGS)
 
@@ -112,7 +132,6 @@ clean:
 ## bench-tokenizer: CLIP tokenizer speed, clipq's against Hugging Face's Rust tokenizer on one caption corpus
 ## (needs transformers and open_clip_torch; figures are noisy while other builds run)
 TOKENIZER_CORPUS ?= /tmp/clipq-captions.txt
-bench-tokenizer:
-	$(SWIFT) build -c release --product clipq-bench
+bench-tokenizer: build-bench
 	python3 Tests/Fixtures/tokenizer/bench_hf.py --corpus $(TOKENIZER_CORPUS)
 	$$($(SWIFT) build -c release --show-bin-path)/clipq-bench tokenizer --model Tests/Fixtures/clip-vocab $(TOKENIZER_CORPUS)

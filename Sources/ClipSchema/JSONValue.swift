@@ -9,29 +9,52 @@ public enum JSONValue: Sendable {
     case object(JSONObject)
 }
 
-/// An object with its keys in document order and unique (the parser rejects duplicates).
+/// A string that equals and hashes by its Unicode scalars (code points), as JSON and JSON Schema
+/// compare strings. Swift's `String ==` is canonical equivalence, under which "\u{E9}" and
+/// "e\u{301}" are one string, so a `[String: X]` would merge two distinct JSON keys.
+public struct ScalarString: Hashable, Sendable, CustomStringConvertible {
+    public let string: String
+
+    public init(_ string: String) { self.string = string }
+
+    /// Equal scalars are equal UTF-8 bytes: a String always holds valid Unicode.
+    public static func == (a: ScalarString, b: ScalarString) -> Bool {
+        a.string.utf8.elementsEqual(b.string.utf8)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(string.utf8.count)
+        for byte in string.utf8 { hasher.combine(byte) }
+    }
+
+    public var description: String { string }
+}
+
+/// An object with its keys in document order and unique by code points (the parser rejects
+/// duplicates); "\u{E9}" and "e\u{301}" are two keys, as JSON has them.
 public struct JSONObject: Sendable {
     public private(set) var keys: [String] = []
-    private var values: [String: JSONValue] = [:]
+    private var values: [ScalarString: JSONValue] = [:]
 
     public init() {}
 
     public var count: Int { keys.count }
 
     public subscript(key: String) -> JSONValue? {
-        get { values[key] }
+        get { values[ScalarString(key)] }
         set {
+            let scalarKey = ScalarString(key)
             if let newValue {
-                if values.updateValue(newValue, forKey: key) == nil { keys.append(key) }
-            } else if values.removeValue(forKey: key) != nil {
-                keys.removeAll { $0 == key }
+                if values.updateValue(newValue, forKey: scalarKey) == nil { keys.append(key) }
+            } else if values.removeValue(forKey: scalarKey) != nil {
+                keys.removeAll { ScalarString($0) == scalarKey }
             }
         }
     }
 
     /// The members in document order.
     public var members: [(key: String, value: JSONValue)] {
-        keys.map { ($0, values[$0] ?? .null) }
+        keys.map { ($0, values[ScalarString($0)] ?? .null) }
     }
 }
 
@@ -58,14 +81,15 @@ extension JSONValue {
 }
 
 /// Equality as JSON Schema defines it for enum, const and uniqueItems: numbers by value
-/// (1 == 1.0), objects regardless of key order, booleans distinct from numbers.
+/// (1 == 1.0), strings by code points (not canonical equivalence), objects regardless of key
+/// order, booleans distinct from numbers.
 extension JSONValue: Equatable {
     public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): true
         case (.bool(let a), .bool(let b)): a == b
         case (.number(let a), .number(let b)): a == b
-        case (.string(let a), .string(let b)): a == b
+        case (.string(let a), .string(let b)): ScalarString(a) == ScalarString(b)
         case (.array(let a), .array(let b)): a == b
         case (.object(let a), .object(let b)): a == b
         default: false
@@ -87,17 +111,17 @@ extension JSONValue: Hashable {
         case .null: hasher.combine(0)
         case .bool(let b): hasher.combine(1); hasher.combine(b)
         case .number(let n): hasher.combine(2); hasher.combine(n)
-        case .string(let s): hasher.combine(3); hasher.combine(s)
+        case .string(let s): hasher.combine(3); hasher.combine(ScalarString(s))
         case .array(let a): hasher.combine(4); hasher.combine(a)
         case .object(let o):
             hasher.combine(5)
             var membersHash = 0
-            for (key, value) in o.members { membersHash ^= KeyedHash(key: key, value: value).hashValue }
+            for (key, value) in o.members { membersHash ^= KeyedHash(key: ScalarString(key), value: value).hashValue }
             hasher.combine(membersHash)
         }
     }
 
-    private struct KeyedHash: Hashable { let key: String; let value: JSONValue }
+    private struct KeyedHash: Hashable { let key: ScalarString; let value: JSONValue }
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral,

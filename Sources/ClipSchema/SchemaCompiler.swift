@@ -31,13 +31,14 @@ enum Check: Sendable {
     case contains(Int, min: Int, max: Int?)
     case minItems(Int), maxItems(Int)
     case uniqueItems
-    case properties([String: Int])
+    // Keyed by code points: instance property names are matched as JSON compares strings.
+    case properties([ScalarString: Int])
     case patternProperties([(pattern: Pattern, schema: Int)])
-    case additionalProperties(Int, declared: Set<String>, patterns: [Pattern])
+    case additionalProperties(Int, declared: Set<ScalarString>, patterns: [Pattern])
     case propertyNames(Int)
     case required([String])
-    case dependentRequired([String: [String]])
-    case dependentSchemas([String: Int])
+    case dependentRequired([ScalarString: [String]])
+    case dependentSchemas([ScalarString: Int])
     case minProperties(Int), maxProperties(Int)
     case allOf([Int]), anyOf([Int]), oneOf([Int])
     case not(Int)
@@ -188,8 +189,8 @@ struct SchemaCompiler {
                 check = .uniqueItems
             case "properties":
                 guard let properties = value.object else { throw fail(keyword, "expected an object") }
-                var schemas: [String: Int] = [:]
-                for name in properties.keys { schemas[name] = try sub(keyword, name) }
+                var schemas: [ScalarString: Int] = [:]
+                for name in properties.keys { schemas[ScalarString(name)] = try sub(keyword, name) }
                 check = .properties(schemas)
             case "patternProperties":
                 guard let properties = value.object else { throw fail(keyword, "expected an object") }
@@ -204,18 +205,18 @@ struct SchemaCompiler {
                     patterns.append(try regex("patternProperties", pattern))
                 }
                 check = .additionalProperties(
-                    try sub(keyword), declared: Set(object["properties"]?.object?.keys ?? []), patterns: patterns)
+                    try sub(keyword), declared: Set((object["properties"]?.object?.keys ?? []).map(ScalarString.init)), patterns: patterns)
             case "propertyNames": check = .propertyNames(try sub(keyword))
             case "required": check = .required(try strings(keyword, value))
             case "dependentRequired":
                 guard let dependencies = value.object else { throw fail(keyword, "expected an object") }
-                var required: [String: [String]] = [:]
-                for (name, names) in dependencies.members { required[name] = try strings(keyword, names) }
+                var required: [ScalarString: [String]] = [:]
+                for (name, names) in dependencies.members { required[ScalarString(name)] = try strings(keyword, names) }
                 check = .dependentRequired(required)
             case "dependentSchemas":
                 guard let dependencies = value.object else { throw fail(keyword, "expected an object") }
-                var schemas: [String: Int] = [:]
-                for name in dependencies.keys { schemas[name] = try sub(keyword, name) }
+                var schemas: [ScalarString: Int] = [:]
+                for name in dependencies.keys { schemas[ScalarString(name)] = try sub(keyword, name) }
                 check = .dependentSchemas(schemas)
             case "minProperties": check = .minProperties(try count(keyword, value))
             case "maxProperties": check = .maxProperties(try count(keyword, value))
@@ -277,7 +278,9 @@ struct Pattern: @unchecked Sendable {
     init?(_ source: String) {
         guard let regex = try? Regex(source) else { return nil }
         self.source = source
-        self.regex = regex
+        // ECMA-262 regular expressions step through code points; Swift's default steps through
+        // grapheme clusters, under which "." matches "e\u{301}" whole and "^e" does not match it.
+        self.regex = regex.matchingSemantics(.unicodeScalar)
     }
 
     /// Whether the pattern matches anywhere in `string` (patterns are not implicitly anchored).

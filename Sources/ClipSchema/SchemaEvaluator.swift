@@ -120,7 +120,7 @@ struct SchemaEvaluator {
 
         case (.properties(let schemas), .object(let object)):
             for (name, value) in object.members where !isFull {
-                if let schema = schemas[name] { evaluate(schema, value, at: JSONPointer.appending(pointer, name)) }
+                if let schema = schemas[ScalarString(name)] { evaluate(schema, value, at: JSONPointer.appending(pointer, name)) }
             }
         case (.patternProperties(let entries), .object(let object)):
             for (name, value) in object.members {
@@ -130,7 +130,7 @@ struct SchemaEvaluator {
             }
         case (.additionalProperties(let schema, let declared, let patterns), .object(let object)):
             for (name, value) in object.members where !isFull {
-                if declared.contains(name) || patterns.contains(where: { $0.matches(name) }) { continue }
+                if declared.contains(ScalarString(name)) || patterns.contains(where: { $0.matches(name) }) { continue }
                 let at = JSONPointer.appending(pointer, name)
                 if nodes[schema].constant == false {
                     report(at, rule, "unexpected property \(brief(.string(name)))")
@@ -147,13 +147,13 @@ struct SchemaEvaluator {
                 report(pointer, rule, "missing required property \(brief(.string(name)))")
             }
         case (.dependentRequired(let dependencies), .object(let object)):
-            for (name, required) in dependencies where object[name] != nil {
+            for (name, required) in dependencies where object[name.string] != nil {
                 for other in required where object[other] == nil {
-                    report(pointer, rule, "property \(brief(.string(name))) requires property \(brief(.string(other)))")
+                    report(pointer, rule, "property \(brief(.string(name.string))) requires property \(brief(.string(other)))")
                 }
             }
         case (.dependentSchemas(let dependencies), .object(let object)):
-            for (name, schema) in dependencies where object[name] != nil && !isFull {
+            for (name, schema) in dependencies where object[name.string] != nil && !isFull {
                 evaluate(schema, instance, at: pointer)
             }
         case (.minProperties(let minimum), .object(let object)):

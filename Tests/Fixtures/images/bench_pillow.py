@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The reference side of `make bench-image`: Pillow decode + convert("RGB") + CLIPImageProcessorPil,
 from bytes in memory, one thread, the same images and run counts as `clipq-bench image`.
-  python3 Tests/Fixtures/images/bench_pillow.py RUNS IMAGE..."""
+  python3 Tests/Fixtures/images/bench_pillow.py RUNS IMAGE...
+Pillow 12 or earlier (pip install "pillow<13") is what clipq matches value for value."""
 import io, json, os, sys, time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -2,6 +2,11 @@
 """Makes the image fixtures of ClipImageTests. Run by hand, not in CI (needs transformers, Pillow,
 scikit-image, numpy):  python3 Tests/Fixtures/images/make_fixtures.py
 
+    pip install "pillow<13" transformers scikit-image numpy
+
+Pillow 12 or earlier: Pillow 13 changed the order of bicubic's two passes for some shapes (see
+pillow12/make_fixture.py), and clipq follows Pillow 12, as the hosted endpoint does.
+
 For each input in inputs/ it writes expected/<name>.png: the 336x336 uint8 image that
 CLIPImageProcessorPil (the Pillow path) produces before rescale+normalize, recovered from its float
 output and checked to give that output back exactly. normalize.json holds, per channel, the float32
@@ -10,8 +15,9 @@ onto white (and treat a palette's transparent index, or a tRNS color key, as alp
 here is Pillow's convert("RGB") alone (alpha dropped, color keys ignored), what transformers 4.x (the
 hosted endpoint) does, so images are converted before the processor sees them.
 """
-import io, json, os, struct, zlib
+import io, json, os, struct, sys, zlib
 import numpy as np
+import PIL
 from PIL import Image
 from skimage import data
 from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
@@ -119,6 +125,8 @@ def synthetic(width, height):
 
 
 def main():
+    if int(PIL.__version__.split(".")[0]) >= 13:
+        sys.exit(f"Pillow {PIL.__version__}: the references need Pillow < 13 (pip install 'pillow<13')")
     os.makedirs(INPUTS, exist_ok=True)
     os.makedirs(EXPECTED, exist_ok=True)
     photos = {"astronaut": data.astronaut(), "chelsea": data.chelsea(), "coffee": data.coffee(), "rocket": data.rocket()}

@@ -2,7 +2,11 @@
 """End-to-end reference for `clipq embed` and the worker: files and texts in, embeddings out,
 through the reference stack (Pillow + CLIPImageProcessor, open_clip's tokenizer, CLIPModel).
 
+    pip install "pillow<13" transformers open_clip_torch torch numpy
     python3 Tests/Fixtures/tiny-clip/make_pipeline_fixture.py   # writes pipeline_reference.json
+
+Pillow 12 or earlier: Pillow 13 resizes some shapes differently (see
+Tests/Fixtures/images/pillow12/make_fixture.py); clipq follows Pillow 12.
 
 Images are RGB or gray files from Tests/Fixtures/images/inputs (no alpha: transformers 5
 composites alpha onto white, where the hosted endpoint's transformers 4 dropped it, see the
@@ -14,6 +18,7 @@ import os
 
 import numpy as np
 import open_clip
+import PIL
 import torch
 from PIL import Image
 from transformers import CLIPImageProcessor, CLIPModel
@@ -25,6 +30,8 @@ TEXTS = ["a photo of a cat", "An astronaut, in space!", "", "café au lait &amp;
 
 
 def main():
+    if int(PIL.__version__.split(".")[0]) >= 13:
+        raise SystemExit(f"Pillow {PIL.__version__}: the reference needs Pillow < 13 (pip install 'pillow<13')")
     # The weights are stored in fp16; the reference computes in fp32 on exactly those values.
     model = CLIPModel.from_pretrained(HERE, dtype=torch.float32).eval()
     processor = CLIPImageProcessor.from_pretrained(HERE)
