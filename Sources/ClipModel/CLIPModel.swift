@@ -20,15 +20,18 @@ public final class CLIPModel: Sendable {
 
     /// Loads `directory/config.json` and maps `directory/model.safetensors`.
     ///
-    /// - threads: the cores one encode call uses; OpenBLAS is set to as many threads.
+    /// - threads: the cores one encode call uses.
+    /// - makeLinear: the linear layers' kernels; nil: fp32 sgemm over `threads` cores.
+    /// - warnings: where the model's warnings go (stderr by default).
     public static func load(
         directory: URL, maxImagesPerPass: Int = 8, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-        makeLinear: @escaping LinearFactory = sgemmLinearFactory
+        makeLinear: LinearFactory? = nil, warnings: Warnings = Warnings()
     ) throws(ModelError) -> CLIPModel {
         let (config, file) = try openCheckpoint(directory)
         file.prefetch()
         return try CLIPModel(config: config, file: file, maxImagesPerPass: maxImagesPerPass, threads: threads,
-                             makeLinear: makeLinear)
+                             makeLinear: makeLinear ?? sgemmLinearFactory, precision: makeLinear == nil ? .fp32 : nil,
+                             warnings: warnings)
     }
 
     /// `directory/config.json` read and `directory/model.safetensors` mapped.
@@ -49,14 +52,14 @@ public final class CLIPModel: Sendable {
     /// happened, `precisionChoice` which precision runs and why.
     public static func load(
         directory: URL, precision asked: Precision, weightsCache: WeightsCache, maxImagesPerPass: Int = 8,
-        threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount, warnings: Warnings = Warnings()
     ) throws(ModelError) -> CLIPModel {
         let (config, file) = try openCheckpoint(directory)
         let (precision, choice) = asked == .auto ? Precision.automatic : (asked, asked.rawValue)
         func build(_ cache: WeightsCacheFile?, _ origin: ConvertedWeightsOrigin) throws(ModelError) -> CLIPModel {
             try CLIPModel(config: config, file: file, maxImagesPerPass: maxImagesPerPass, threads: threads,
                           makeLinear: precision.linearFactory, precision: precision, choice: choice, cache: cache,
-                          origin: origin)
+                          origin: origin, warnings: warnings)
         }
         guard precision != .fp32 else {
             file.prefetch()
@@ -115,14 +118,14 @@ public final class CLIPModel: Sendable {
 
     init(config: CLIPConfig, file: SafeTensorsFile, maxImagesPerPass: Int, threads: Int, makeLinear: LinearFactory,
          precision: Precision? = nil, choice: String? = nil, cache: WeightsCacheFile? = nil,
-         origin: ConvertedWeightsOrigin = .none) throws(ModelError)
+         origin: ConvertedWeightsOrigin = .none, warnings: Warnings = Warnings()) throws(ModelError)
     {
         let towers = precision?.towers
         precisionChoice = [choice ?? precision?.rawValue ?? "as the linear factory builds them", towers?.note]
             .compactMap { $0 }.joined(separator: "; ")
-        let weights = Weights(file: file, precision: towers?.vision, cache: cache)
         let threads = max(1, threads)
-        blasThreadCount = threads
+        let weights = Weights(file: file, precision: towers?.vision, cache: cache, threads: threads,
+                              context: KernelContext(warnings: warnings))
         self.config = config
         self.weights = weights
         convertedWeights = origin

@@ -1,4 +1,5 @@
 import ClipTensor
+import Foundation
 
 /// The number format of the linear layers' matrix products (layer norms, softmax, GELU and
 /// residuals stay fp32 in every precision; attention products are bf16 in bf16 and int8 where the
@@ -68,22 +69,27 @@ public enum Precision: String, CaseIterable, Sendable {
     /// running on `cached` converted weights where they fit (see `ConvertingLinearKernel`); int8
     /// keeps the `outliers` input channels' products in fp32 (see `Weights.outlierChannels`). A
     /// layer oneDNN refuses stays fp32, with a warning.
-    func linear(_ w: Tensor, _ b: Tensor?, outliers: [Int] = [], cached: [UnsafeRawBufferPointer]?) -> any LinearKernel {
+    func linear(_ w: Tensor, _ b: Tensor?, outliers: [Int] = [], cached: [UnsafeRawBufferPointer]?,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount, context: KernelContext = KernelContext())
+        -> any LinearKernel
+    {
+        let (inF, outF) = (w.shape[1], w.shape[0])
         do {
             switch self {
-            case .fp32: return sgemmLinearFactory(w, b)
+            case .fp32: return SgemmLinear(weight: w.pointer, bias: b?.pointer, inFeatures: inF, outFeatures: outF, threads: threads)
             case .bf16:
-                return try BFloat16Linear(weight: w.pointer, bias: b?.pointer, inFeatures: w.shape[1], outFeatures: w.shape[0],
-                                          cached: cached)
+                return try BFloat16Linear(weight: w.pointer, bias: b?.pointer, inFeatures: inF, outFeatures: outF,
+                                          cached: cached, context: context)
             case .int8:
-                return try Int8Linear(weight: w.pointer, bias: b?.pointer, inFeatures: w.shape[1], outFeatures: w.shape[0],
-                                      outliers: outliers, cached: cached)
+                return try Int8Linear(weight: w.pointer, bias: b?.pointer, inFeatures: inF, outFeatures: outF,
+                                      outliers: outliers, threads: threads, cached: cached, context: context)
             case .auto:
-                return Precision.automatic.precision.linear(w, b, outliers: outliers, cached: cached)
+                return Precision.automatic.precision.linear(w, b, outliers: outliers, cached: cached, threads: threads,
+                                                            context: context)
             }
         } catch {
-            warnOnce("\(error): a \(w.shape[1]) -> \(w.shape[0]) linear layer stays fp32")
-            return sgemmLinearFactory(w, b)
+            context.warnings.once("\(error): a \(inF) -> \(outF) linear layer stays fp32")
+            return SgemmLinear(weight: w.pointer, bias: b?.pointer, inFeatures: inF, outFeatures: outF, threads: threads)
         }
     }
 

@@ -40,6 +40,7 @@ struct Transformer: Sendable {
     let threads: Int
     /// Attention in bf16, for unmasked sequences, where the linear layers are bf16 or int8.
     let bf16Attention: BFloat16Attention?
+    let warnings: Warnings
 
     /// Runs the layers over x and writes, for each sequence, the final hidden state of one row
     /// (`pooledRow(sequence)`, an absolute row index) to pooled.
@@ -155,7 +156,7 @@ struct Transformer: Sendable {
             }
             return true
         } catch {
-            warnOnce("\(error): attention runs in fp32")
+            warnings.once("\(error): attention runs in fp32")
             return false
         }
     }
@@ -216,7 +217,8 @@ extension Weights {
         // bf16 attention beside bf16 linear layers, and beside int8 ones where the CPU has bf16.
         let bf16 = layers.first.map { $0.q is BFloat16Linear || ($0.q is Int8Linear && cpuHasBFloat16) } ?? false
         return Transformer(config: config, layers: layers, threads: threads,
-                           bf16Attention: bf16 ? try? BFloat16Attention(heads: config.heads, headDim: config.headDim) : nil)
+                           bf16Attention: bf16 ? try? BFloat16Attention(heads: config.heads, headDim: config.headDim, context: context) : nil,
+                           warnings: context.warnings)
     }
 
     /// In int8, the outlier channels of a layer norm's output, whose products with the next
@@ -254,7 +256,9 @@ extension Weights {
     ///
     /// - outliers: input channels whose products stay fp32 (int8; see `outlierChannels`).
     func kernel(_ name: String, _ w: Tensor, _ b: Tensor?, _ make: LinearFactory, outliers: [Int] = []) -> any LinearKernel {
-        let kernel = precision.map { $0.linear(w, b, outliers: outliers, cached: cache?.parts(for: name)) } ?? make(w, b)
+        let kernel = precision.map {
+            $0.linear(w, b, outliers: outliers, cached: cache?.parts(for: name), threads: threads, context: context)
+        } ?? make(w, b)
         if let converting = kernel as? any ConvertingLinearKernel { converted.append((name, converting)) }
         if !kernel.readsWeightInPlace { file.release(w.pointer, bytes: w.shape.reduce(4, *)) }
         return kernel

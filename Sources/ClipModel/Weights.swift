@@ -30,10 +30,17 @@ final class Weights: @unchecked Sendable {  // immutable once loading has finish
     /// The kernels that keep converted weights, by weight name, in load order (what a cache stores).
     var converted: [(String, any ConvertingLinearKernel)] = []
 
-    init(file: SafeTensorsFile, precision: Precision? = nil, cache: WeightsCacheFile? = nil) {
+    /// The cores each kernel spreads a product over, and what the kernels share (warnings, scratch).
+    let threads: Int
+    let context: KernelContext
+
+    init(file: SafeTensorsFile, precision: Precision? = nil, cache: WeightsCacheFile? = nil, threads: Int = 1,
+         context: KernelContext = KernelContext()) {
         self.file = file
         self.precision = precision
         self.cache = cache
+        self.threads = threads
+        self.context = context
     }
 
     deinit {

@@ -32,6 +32,7 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
     private let ownsScales: Bool
     private let primitives: PrimitivesByRowCount<Int8Primitive>
     private let threads: Int
+    private let context: KernelContext
     /// Input features kept out of the int8 product (outlier channels: see `outlierChannels`), and
     /// their weights' columns [outliers.count, out], transposed, in fp32.
     public let outliers: [Int]
@@ -51,7 +52,8 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
     ///   weight is quantized.
     public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, inFeatures: Int, outFeatures: Int,
                 outliers: [Int] = [], rows: Int = 4616, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                cached: [UnsafeRawBufferPointer]? = nil) throws(DNNLError) {
+                cached: [UnsafeRawBufferPointer]? = nil, context: KernelContext = KernelContext()) throws(DNNLError) {
+        self.context = context
         precondition(outliers.allSatisfy { (0..<inFeatures).contains($0) }, "outlier channels are input features")
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
@@ -138,8 +140,9 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
         let K = first.inFeatures
         precondition(layers.allSatisfy { $0.0.inFeatures == K && $0.0.outliers == first.outliers },
                      "layers sharing an input take the same features")
-        let quantized = int8Scratch.borrow(rows * K), scales = floatScratch.borrow(rows)
-        defer { int8Scratch.giveBack(quantized); floatScratch.giveBack(scales) }
+        let scratch = first.context
+        let quantized = scratch.int8.borrow(rows * K), scales = scratch.float.borrow(rows)
+        defer { scratch.int8.giveBack(quantized); scratch.float.giveBack(scales) }
         first.quantize(quantized.pointer, scales: scales.pointer, x, rows: rows)
         for (layer, y) in layers {
             layer.run(y, quantized: quantized.pointer, scales: scales.pointer, input: x, rows: rows, sums: y, adding: false)
@@ -155,8 +158,9 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
         let K = first.inFeatures
         precondition(layers.allSatisfy { $0.0.inFeatures == K && $0.0.outliers == first.outliers },
                      "layers sharing an input take the same features")
-        let quantized = int8Scratch.borrow(rows * K), scales = floatScratch.borrow(rows)
-        defer { int8Scratch.giveBack(quantized); floatScratch.giveBack(scales) }
+        let scratch = first.context
+        let quantized = scratch.int8.borrow(rows * K), scales = scratch.float.borrow(rows)
+        defer { scratch.int8.giveBack(quantized); scratch.float.giveBack(scales) }
         first.quantize(quantized.pointer, scales: scales.pointer, x, rows: rows)
         for (layer, sums, out) in layers {
             layer.run(out, quantized: quantized.pointer, scales: scales.pointer, input: x, rows: rows, sums: sums)
@@ -176,8 +180,8 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
         precondition(fc2.inFeatures == outFeatures, "fc2 takes \(fc2.inFeatures) features, fc1 gives \(outFeatures)")
         guard rows > 0 else { return }
         let I = outFeatures
-        let quantized = int8Scratch.borrow(rows * I), scales = floatScratch.borrow(rows)
-        defer { int8Scratch.giveBack(quantized); floatScratch.giveBack(scales) }
+        let quantized = context.int8.borrow(rows * I), scales = context.float.borrow(rows)
+        defer { context.int8.giveBack(quantized); context.float.giveBack(scales) }
         run(hidden, x, rows: rows, sums: hidden, adding: false) { r in
             let o = r.lowerBound * I
             activateForQuantization(hidden + o, activation, count: r.count * I)
@@ -230,8 +234,8 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
     private func run(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, sums: UnsafeMutablePointer<Float>,
                      adding: Bool, after: (Range<Int>) -> Void = { _ in }) {
         guard rows > 0 else { return }
-        let quantized = int8Scratch.borrow(rows * inFeatures), scales = floatScratch.borrow(rows)
-        defer { int8Scratch.giveBack(quantized); floatScratch.giveBack(scales) }
+        let quantized = context.int8.borrow(rows * inFeatures), scales = context.float.borrow(rows)
+        defer { context.int8.giveBack(quantized); context.float.giveBack(scales) }
         quantize(quantized.pointer, scales: scales.pointer, x, rows: rows)
         run(y, quantized: quantized.pointer, scales: scales.pointer, input: x, rows: rows, sums: sums, adding: adding, after: after)
     }
@@ -299,7 +303,7 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
             return true
         } catch {
             // Unreachable with the descriptors created above.
-            warnOnce("\(error): an int8 matmul of \(rows) x \(inFeatures) -> \(outFeatures) runs in fp32")
+            context.warnings.once("\(error): an int8 matmul of \(rows) x \(inFeatures) -> \(outFeatures) runs in fp32")
             return false
         }
     }
@@ -309,7 +313,7 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
         primitives.primitive(rows: rows) {
             try Int8Primitive(engine, rows: rows, inFeatures, outFeatures, weights: weightDescriptor)
         } refused: {
-            warnOnce("oneDNN refused an int8 matmul of \(rows) x \(inFeatures) -> \(outFeatures); that shape runs in fp32")
+            context.warnings.once("oneDNN refused an int8 matmul of \(rows) x \(inFeatures) -> \(outFeatures); that shape runs in fp32")
         }
     }
 }
@@ -335,7 +339,3 @@ private final class Int8Primitive: @unchecked Sendable {
         weightDescriptor = chosen
     }
 }
-
-/// int8 activations and their per-row scales, shared by the int8 layers.
-let int8Scratch = ScratchPool<Int8>()
-let floatScratch = ScratchPool<Float>()

@@ -2,6 +2,7 @@ import ArgumentParser
 import ClipImage
 import ClipModel
 import ClipSchema
+import ClipTensor
 import ClipText
 import ClipWorker
 import Foundation
@@ -152,8 +153,9 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// The embedder, and in words where its converted weights came from (nil for fp32).
-    func loadedEmbedder() throws -> (embedder: Embedder, weights: String?) {
-        let encoder = try CLIPModel.load(directory: directory, precision: try availablePrecision(precision), weightsCache: cache)
+    func loadedEmbedder(warnings: Warnings = Warnings()) throws -> (embedder: Embedder, weights: String?) {
+        let encoder = try CLIPModel.load(directory: directory, precision: try availablePrecision(precision, warnings: warnings),
+                                         weightsCache: cache, warnings: warnings)
         let weights: String?
         switch encoder.convertedWeights {
         case .none: weights = nil

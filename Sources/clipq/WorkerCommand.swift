@@ -55,8 +55,8 @@ struct WorkerCommand: ParsableCommand {
         let log = Logger(label: "clipq.worker") { _ in
             JSONLogHandler(level: Logger.Level(rawValue: logLevel) ?? .info, metadata: ["worker": .string(Worker.defaultID)])
         }
-        sendWarnings { log.warning("\($0)", metadata: ["event": "warning"]) }  // the model's, e.g. a bf16 fallback
-        let (embedder, weights) = try model.loadedEmbedder()
+        // The model's warnings (e.g. a bf16 fallback) go to the JSON log.
+        let (embedder, weights) = try model.loadedEmbedder(warnings: Warnings { log.warning("\($0)", metadata: ["event": "warning"]) })
         var settings = WorkerSettings(
             link: BrokerLink.Configuration(
                 settings: try broker.settings(connectionName: "clipq worker \(Worker.defaultID)"), topology: broker.topology,
