@@ -53,3 +53,53 @@ final class OutlierTests: XCTestCase {
         }
     }
 }
+
+/// The same outlier injection on a full-size random ViT-L/14@336, against this code's own fp32 (no
+/// transformers at test time). Opt-in: it writes 1.7 GB and encodes full-size images.
+///
+///     CLIPQ_FULL_OUTLIERS=1 swift test --filter FullSizeOutlierTests
+final class FullSizeOutlierTests: XCTestCase {
+    func testFullSizeRandomModelWithOutliersHoldsInInt8() throws {
+        guard ProcessInfo.processInfo.environment["CLIPQ_FULL_OUTLIERS"] != nil else {
+            throw XCTSkip("set CLIPQ_FULL_OUTLIERS=1 to check int8 on a full-size random model with outlier channels")
+        }
+        let model = try TemporaryModel(self)
+        let config = CLIPConfig.vitL14At336
+        try writeRandomModel(config, to: model.url)
+        // In every layer of both towers, layer_norm1 and layer_norm2 scale 6 channels (the same in
+        // every layer) by 30, gamma and beta alike: make_outlier_fixtures.py's moderate variant at
+        // ViT-L's widths.
+        let file = try SafeTensorsFile(path: model.weightsURL.path)
+        let patch = try FileHandle(forUpdating: model.weightsURL)
+        defer { try? patch.close() }
+        for (tower, layers, width) in [("vision_model", config.vision.tower.layers, config.vision.tower.hiddenSize),
+                                       ("text_model", config.text.tower.layers, config.text.tower.hiddenSize)] {
+            let channels = (0..<6).map { ($0 * 7919 + 13) % width }
+            for layer in 0..<layers {
+                for norm in ["layer_norm1", "layer_norm2"] {
+                    for part in ["weight", "bias"] {
+                        let info = try XCTUnwrap(file.tensors["\(tower).encoder.layers.\(layer).\(norm).\(part)"])
+                        let values = file.bytes(info).assumingMemoryBound(to: Float.self)
+                        for c in channels {
+                            var scaled = values[c] * 30
+                            try patch.seek(toOffset: UInt64(info.range.lowerBound + 4 * c))
+                            patch.write(Data(bytes: &scaled, count: 4))
+                        }
+                    }
+                }
+            }
+        }
+        try patch.synchronize()
+        let fp32 = try CLIPModel.load(directory: model.url, precision: .fp32, weightsCache: .off)
+        let int8 = try CLIPModel.load(directory: model.url, precision: Precision.int8.available.precision, weightsCache: .off)
+        let pixels = Fixture.pixels(count: 2)
+        let ids = [[49406, 320, 1125, 539, 320, 2368, 49407], [49406] + (0..<10).map { ($0 * 104729) % 40000 + 3 } + [49407],
+                   [49406] + (0..<75).map { ($0 * 7919) % 49000 + 1 } + [49407]]
+        for (what, want, got) in [("image", try fp32.encodeImages(pixels: pixels, count: 2), try int8.encodeImages(pixels: pixels, count: 2)),
+                                  ("text", try fp32.encodeTexts(tokenIDs: ids), try int8.encodeTexts(tokenIDs: ids))] {
+            let cosines = zip(got, want).map(cosineSimilarity)
+            print("full-size outliers, \(int8.precisionChoice) \(what): cosines to fp32 \(cosines)")
+            for (i, c) in cosines.enumerated() { XCTAssertGreaterThanOrEqual(c, int8MinimumCosine, "\(what) \(i)") }
+        }
+    }
+}
