@@ -99,7 +99,11 @@ final class FullSizeOutlierTests: XCTestCase {
                                   ("text", try fp32.encodeTexts(tokenIDs: ids), try int8.encodeTexts(tokenIDs: ids))] {
             let cosines = zip(got, want).map(cosineSimilarity)
             print("full-size outliers, \(int8.precisionChoice) \(what): cosines to fp32 \(cosines)")
-            for (i, c) in cosines.enumerated() { XCTAssertGreaterThanOrEqual(c, int8MinimumCosine, "\(what) \(i)") }
+            // Without VNNI (7-bit weights) this measured 0.9949-0.9964 for images on Zen 1 (0.9996 with
+            // the same random model without the outliers): below the 0.999 promise, which is why auto
+            // never picks int8 there and int8 says so.
+            let minimum = cpuHasVNNI ? 0.999 : 0.994
+            for (i, c) in cosines.enumerated() { XCTAssertGreaterThanOrEqual(c, minimum, "\(what) \(i)") }
         }
     }
 }

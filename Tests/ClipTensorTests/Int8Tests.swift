@@ -253,4 +253,44 @@ final class Int8Tests: XCTestCase {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         if cpuRunsInt8 { XCTAssertTrue(cpuinfo.contains(" avx2")) }
     }
+
+    /// Outlier channels: left out of the int8 product (they set no scale) and multiplied in fp32;
+    /// the layer alone, sharing its input, and as the MLP's first layer.
+    func testOutlierChannelsAreMultipliedInFP32BesideTheInt8Product() throws {
+        guard cpuRunsInt8 else { throw XCTSkip("no int8 kernels below AVX2") }
+        let inF = 72, outF = 40, rows = 9, outliers = [3, 50]
+        let w = random(outF * inF), b = random(outF)
+        var x = random(rows * inF)
+        for r in 0..<rows { for j in outliers { x[r * inF + j] *= 60 } }
+        let wp = UnsafeMutablePointer<Float>.allocate(capacity: w.count), bp = UnsafeMutablePointer<Float>.allocate(capacity: b.count)
+        defer { wp.deallocate(); bp.deallocate() }
+        wp.update(from: w, count: w.count)
+        bp.update(from: b, count: b.count)
+        // The naive int8 layer on the other channels, plus the outliers' exact share.
+        var xRest = x, wRest = w
+        for r in 0..<rows { for j in outliers { xRest[r * inF + j] = 0 } }
+        for o in 0..<outF { for j in outliers { wRest[o * inF + j] = 0 } }
+        var want = [Float](repeating: 0, count: rows * outF)
+        int8LinearReference(&want, xRest, wRest, b, rows: rows, inFeatures: inF, outFeatures: outF)
+        for r in 0..<rows {
+            for o in 0..<outF { for j in outliers { want[r * outF + o] += x[r * inF + j] * w[o * inF + j] } }
+        }
+        let kernel = try Int8Linear(weight: wp, bias: UnsafePointer(bp), inFeatures: inF, outFeatures: outF, outliers: outliers,
+                                    rows: rows, threads: 2)
+        var got = [Float](repeating: .nan, count: rows * outF)
+        kernel.apply(&got, x, rows: rows)
+        for i in 0..<got.count { XCTAssertEqual(got[i], want[i], accuracy: 1e-3 * max(1, abs(want[i])), "\(i)") }
+        // Closer to fp32 than without the outlier channels.
+        var exact = want, plainOut = want
+        linearReference(&exact, x, w, b, rows: rows, inFeatures: inF, outFeatures: outF)
+        let plain = try Int8Linear(weight: wp, bias: UnsafePointer(bp), inFeatures: inF, outFeatures: outF, rows: rows, threads: 2)
+        plain.apply(&plainOut, x, rows: rows)
+        let error = { (y: [Float]) in zip(y, exact).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +) }
+        XCTAssertLessThan(error(got) * 10, error(plainOut))
+        // Sharing the input (q, k, v): the same values.
+        let shared = UnsafeMutablePointer<Float>.allocate(capacity: rows * outF)
+        defer { shared.deallocate() }
+        Int8Linear.apply([(kernel, shared)], sharing: x, rows: rows)
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: shared, count: rows * outF)), got)
+    }
 }
