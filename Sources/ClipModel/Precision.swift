@@ -40,16 +40,17 @@ public enum Precision: String, CaseIterable, Sendable {
     ///   (Zen 4: ~2x bf16's matmul rate) and within cosine 0.999 of fp32 with its outlier
     ///   channels in fp32 (`Tests/Fixtures/outlier-clip`);
     /// - AVX-512 BF16 without them (a capped ISA; no shipping CPU has one without the other): bf16;
-    /// - AVX2 without VNNI: fp32. oneDNN's int8 there multiplies through 16-bit pair sums, measured
-    ///   no faster than sgemm on Zen 1 (u8 x s8 61 GOP/s against fp32's 68 GFLOP/s); an explicit
-    ///   `int8` still runs there, for its quarter-size weights;
+    /// - AVX2 without VNNI: fp32. oneDNN's int8 there sums products in 16-bit pairs, so its weights
+    ///   keep 7 bits, and images measured ~0.995 of fp32 on a full-size model with outlier channels:
+    ///   below the 0.999 promise, however fast (Zen 1: int8 matmuls ~1.0-1.5x sgemm's rate, images
+    ///   ~1.2x). An explicit `int8` still runs there, for its quarter-size weights;
     /// - below AVX2: fp32.
     public static var automatic: (precision: Precision, reason: String) {
         let isa = oneDNNInstructionSet
         if cpuHasVNNI { return (.int8, "auto: int8 (oneDNN \(isa) has int8 dot-product instructions)") }
         if cpuHasBFloat16 { return (.bf16, "auto: bf16 (oneDNN \(isa) has bf16 instructions, no int8 dot products)") }
         if cpuRunsInt8 {
-            return (.fp32, "auto: fp32 (oneDNN \(isa) has no int8 dot-product or bf16 instructions: int8 no faster than sgemm)")
+            return (.fp32, "auto: fp32 (oneDNN \(isa) has no int8 dot-product or bf16 instructions: int8 there keeps 7-bit weights, below the accuracy promise)")
         }
         return (.fp32, "auto: fp32 (oneDNN \(isa): no int8 or bf16 kernels)")
     }
