@@ -105,7 +105,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Most images the encoder computes together (texts: at least 64). Env CLIPQ_MAX_BATCH.")
     var maxBatch: Int = env("CLIPQ_MAX_BATCH").flatMap(Int.init) ?? 8
 
-    @Option(help: "Linear layers in fp32 (OpenBLAS), bf16 or int8 (oneDNN; fp32 where the CPU lacks AVX-512 BF16, or VNNI for int8). Env CLIPQ_PRECISION.")
+    @Option(help: "Linear layers in fp32 (OpenBLAS), bf16 or int8 (oneDNN; bf16 needs AVX-512 BF16, int8 AVX2), or auto (the fastest this CPU runs natively within cosine 0.999 of fp32). Env CLIPQ_PRECISION.")
     var precision: Precision?
 
     @Option(help: "Where bf16 and int8 weights are kept once converted, mapped by the next load and shared by the workers of a host: auto (beside model.safetensors, else $XDG_CACHE_HOME/clipq or ~/.cache/clipq), off, or a directory. Env CLIPQ_WEIGHTS_CACHE.")
