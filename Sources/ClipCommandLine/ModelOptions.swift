@@ -1,6 +1,7 @@
 import ArgumentParser
 import ClipImage
 import ClipModel
+import ClipTensor
 import ClipText
 import ClipPipeline
 import Foundation
@@ -37,7 +38,7 @@ public struct ModelOptions: ParsableArguments {
     @Option(help: "Most images the encoder computes together (texts: at least 64). Env CLIPQ_MAX_BATCH.")
     public var maxBatch: Int = env("CLIPQ_MAX_BATCH").flatMap(Int.init) ?? 8
 
-    @Option(help: "Linear layers in fp32 (OpenBLAS), bf16 or int8 (oneDNN; fp32 where the CPU lacks AVX-512 BF16, or VNNI for int8). Env CLIPQ_PRECISION; default fp32.")
+    @Option(help: "Linear layers in fp32 (OpenBLAS), bf16 or int8 (oneDNN; bf16 needs AVX-512 BF16, int8 AVX2), or auto (the fastest this CPU runs natively within cosine 0.999 of fp32). Env CLIPQ_PRECISION; default fp32.")
     public var precision: Precision?
 
     @Option(help: "Where bf16 and int8 weights are kept once converted, mapped by the next load and shared by the workers of a host: auto (beside model.safetensors, else $XDG_CACHE_HOME/clipq or ~/.cache/clipq), off, or a directory. Env CLIPQ_WEIGHTS_CACHE.")
@@ -84,11 +85,11 @@ public struct ModelOptions: ParsableArguments {
         try loadedEmbedder().embedder
     }
 
-    /// The embedder, the precision it runs in, and in words where its converted weights came
-    /// from (nil for fp32).
-    public func loadedEmbedder() throws -> (embedder: Embedder, precision: Precision, weights: String?) {
-        let precision = try availablePrecision(precision)
-        let encoder = try CLIPModel.load(directory: directory, precision: precision, weightsCache: cache)
+    /// The embedder, the precision it runs in (and why, for `auto`), and in words where its
+    /// converted weights came from (nil for fp32). The model's warnings go to `warnings`.
+    public func loadedEmbedder(warnings: Warnings = Warnings()) throws -> LoadedModel {
+        let asked = try availablePrecision(precision, warnings: warnings)
+        let encoder = try CLIPModel.load(directory: directory, precision: asked, weightsCache: cache, warnings: warnings)
         let weights: String?
         switch encoder.convertedWeights {
         case .none: weights = nil
@@ -96,6 +97,19 @@ public struct ModelOptions: ParsableArguments {
         case .mapped(let path, nil): weights = "mapped from \(path)"
         case .mapped(let path, let why?): weights = "converted and cached to \(path) (the cache was \(why)), mapped from it"
         }
-        return (Embedder(encoder: encoder, preparer: try preparer(), maxBatch: maxBatch), precision, weights)
+        return LoadedModel(
+            embedder: Embedder(encoder: encoder, preparer: try preparer(), maxBatch: maxBatch),
+            precision: asked == .auto ? Precision.automatic.precision : asked, precisionChoice: encoder.precisionChoice, weights: weights)
     }
+}
+
+/// A model loaded as the flags say.
+public struct LoadedModel: Sendable {
+    public var embedder: Embedder
+    /// The precision the linear layers run in.
+    public var precision: Precision
+    /// The same in words, with why for `auto` and which tower runs in what.
+    public var precisionChoice: String
+    /// Where bf16 and int8 weights came from; nil for fp32.
+    public var weights: String?
 }

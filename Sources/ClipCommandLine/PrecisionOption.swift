@@ -7,7 +7,7 @@ extension Precision: ExpressibleByArgument {}
 /// The precision asked for (the flag, else CLIPQ_PRECISION, else fp32) as this CPU can run it,
 /// with one warning on stderr when it falls back. An unknown CLIPQ_PRECISION is refused, as an
 /// unknown flag value is.
-public func availablePrecision(_ flag: Precision?) throws -> Precision {
+public func availablePrecision(_ flag: Precision?, warnings: Warnings = Warnings()) throws -> Precision {
     var asked = Precision.fp32
     if let flag {
         asked = flag
@@ -17,7 +17,8 @@ public func availablePrecision(_ flag: Precision?) throws -> Precision {
         }
         asked = parsed
     }
+    guard asked != .auto else { return .auto }  // chosen by CLIPModel.load, which says why (precisionChoice)
     let (precision, fallback) = asked.available
-    if let fallback { warnOnce(fallback) }
+    if let fallback { warnings.once(fallback) }
     return precision
 }

@@ -20,15 +20,18 @@ public final class CLIPModel: Sendable {
 
     /// Loads `directory/config.json` and maps `directory/model.safetensors`.
     ///
-    /// - threads: the cores one encode call uses; OpenBLAS is set to as many threads.
+    /// - threads: the cores one encode call uses.
+    /// - makeLinear: the linear layers' kernels; nil: fp32 sgemm over `threads` cores.
+    /// - warnings: where the model's warnings go (stderr by default).
     public static func load(
         directory: URL, maxImagesPerPass: Int = 8, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-        makeLinear: @escaping LinearFactory = sgemmLinearFactory
+        makeLinear: LinearFactory? = nil, warnings: Warnings = Warnings()
     ) throws(ModelError) -> CLIPModel {
         let (config, file) = try openCheckpoint(directory)
         file.prefetch()
         return try CLIPModel(config: config, file: file, maxImagesPerPass: maxImagesPerPass, threads: threads,
-                             makeLinear: makeLinear)
+                             makeLinear: makeLinear ?? sgemmLinearFactory, precision: makeLinear == nil ? .fp32 : nil,
+                             warnings: warnings)
     }
 
     /// `directory/config.json` read and `directory/model.safetensors` mapped.
@@ -42,18 +45,21 @@ public final class CLIPModel: Sendable {
         return (config, try SafeTensorsFile(path: weightsPath))
     }
 
-    /// Loads the model in `precision` (as this CPU runs it: see `Precision.available`), its
-    /// converted weights (bf16, int8) mapped from `weightsCache` when a valid cache is there, else
-    /// converted and, where the cache can be written, cached and then mapped from it.
-    /// `convertedWeights` says which happened.
+    /// Loads the model in `precision` (`auto` chosen here: see `Precision.automatic`; the others
+    /// as asked, see `Precision.available` for what this CPU runs), its converted weights (bf16,
+    /// int8) mapped from `weightsCache` when a valid cache is there, else converted and, where the
+    /// cache can be written, cached and then mapped from it. `convertedWeights` says which
+    /// happened, `precisionChoice` which precision runs and why.
     public static func load(
-        directory: URL, precision: Precision, weightsCache: WeightsCache, maxImagesPerPass: Int = 8,
-        threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        directory: URL, precision asked: Precision, weightsCache: WeightsCache, maxImagesPerPass: Int = 8,
+        threads: Int = ProcessInfo.processInfo.activeProcessorCount, warnings: Warnings = Warnings()
     ) throws(ModelError) -> CLIPModel {
         let (config, file) = try openCheckpoint(directory)
+        let (precision, choice) = asked == .auto ? Precision.automatic : (asked, asked.rawValue)
         func build(_ cache: WeightsCacheFile?, _ origin: ConvertedWeightsOrigin) throws(ModelError) -> CLIPModel {
             try CLIPModel(config: config, file: file, maxImagesPerPass: maxImagesPerPass, threads: threads,
-                          makeLinear: precision.linearFactory, precision: precision, cache: cache, origin: origin)
+                          makeLinear: precision.linearFactory, precision: precision, choice: choice, cache: cache,
+                          origin: origin, warnings: warnings)
         }
         guard precision != .fp32 else {
             file.prefetch()
@@ -106,19 +112,27 @@ public final class CLIPModel: Sendable {
     /// Where this model's converted weights came from (`none` for fp32).
     public let convertedWeights: ConvertedWeightsOrigin
 
+    /// The precision the model runs in, and for `auto` why (a line for a worker's log and metrics),
+    /// e.g. "int8" or "auto: fp32 (oneDNN AVX2 has no int8 dot-product or bf16 instructions: ...)".
+    public let precisionChoice: String
+
     init(config: CLIPConfig, file: SafeTensorsFile, maxImagesPerPass: Int, threads: Int, makeLinear: LinearFactory,
-         precision: Precision? = nil, cache: WeightsCacheFile? = nil, origin: ConvertedWeightsOrigin = .none)
-        throws(ModelError)
+         precision: Precision? = nil, choice: String? = nil, cache: WeightsCacheFile? = nil,
+         origin: ConvertedWeightsOrigin = .none, warnings: Warnings = Warnings()) throws(ModelError)
     {
-        let weights = Weights(file: file, precision: precision, cache: cache)
+        let towers = precision?.towers
+        precisionChoice = [choice ?? precision?.rawValue ?? "as the linear factory builds them", towers?.note]
+            .compactMap { $0 }.joined(separator: "; ")
         let threads = max(1, threads)
-        blasThreadCount = threads
+        let weights = Weights(file: file, precision: towers?.vision, cache: cache, threads: threads,
+                              context: KernelContext(warnings: warnings))
         self.config = config
         self.weights = weights
         convertedWeights = origin
         self.maxImagesPerPass = max(1, maxImagesPerPass)
         vision = VisionEncoder(weights, config.vision, projectionDim: config.projectionDim, threads: threads,
                                makeLinear: makeLinear)
+        weights.precision = towers?.text
         text = TextEncoder(weights, config.text, projectionDim: config.projectionDim, threads: threads,
                            makeLinear: makeLinear)
         try weights.check()
@@ -131,6 +145,7 @@ public final class CLIPModel: Sendable {
         vision = model.vision
         text = model.text
         maxImagesPerPass = model.maxImagesPerPass
+        precisionChoice = model.precisionChoice
         convertedWeights = origin
     }
 

@@ -1,57 +1,110 @@
 import ClipTensor
+import Foundation
 
 /// The number format of the linear layers' matrix products (layer norms, softmax, GELU and
-/// residuals stay fp32 in every precision; attention products are bf16 in bf16 and int8, fp32
-/// otherwise).
+/// residuals stay fp32 in every precision; attention products are bf16 in bf16 and int8 where the
+/// CPU has bf16, fp32 otherwise).
 public enum Precision: String, CaseIterable, Sendable {
     /// OpenBLAS sgemm on the checkpoint's fp32 weights, read in place.
     case fp32
     /// oneDNN matmul on bf16 copies of the weights made at load, accumulating in fp32.
     case bf16
     /// oneDNN int8 matmul: weights quantized once at load (symmetric, per output channel),
-    /// activations per token at run time, exact int32 sums scaled back to fp32.
+    /// activations per token at run time, exact int32 sums scaled back to fp32; the few outlier
+    /// channels of the layer norms' outputs multiplied in fp32 beside them.
     case int8
+    /// The fastest of the others this CPU runs natively, chosen at load (`automatic`).
+    case auto
 
-    /// What this CPU runs when asked for `self`, and a warning where it differs: bf16 falls back to
-    /// fp32 without AVX-512 BF16 (oneDNN would emulate it, slower than sgemm); int8 falls back to
-    /// fp32 without VNNI, and keeps its attention products in fp32 without bf16.
+    /// What this CPU runs when asked for `self`, and a note where it differs or needs saying: bf16
+    /// falls back to fp32 without AVX-512 BF16 (oneDNN would emulate it, slower than sgemm); int8
+    /// runs wherever oneDNN has int8 kernels (AVX2 and up), its attention products in fp32 without
+    /// bf16; auto says what it chose and why.
     public var available: (precision: Precision, fallback: String?) {
         switch self {
         case .fp32: return (.fp32, nil)
         case .bf16:
             return cpuHasBFloat16 ? (.bf16, nil) : (.fp32, "this CPU has no AVX-512 BF16: bf16 falls back to fp32")
         case .int8:
-            guard cpuHasVNNI else { return (.fp32, "this CPU has no VNNI (AVX-512 or AVX): int8 falls back to fp32") }
+            guard cpuRunsInt8 else { return (.fp32, "oneDNN has no int8 kernels below AVX2: int8 falls back to fp32") }
             return cpuHasBFloat16 ? (.int8, nil) : (.int8, "this CPU has no AVX-512 BF16: int8's attention products stay fp32")
+        case .auto:
+            let choice = Precision.automatic
+            return (choice.precision, choice.reason)
         }
+    }
+
+    /// What `auto` picks on this CPU (oneDNN's effective instruction set, which `DNNL_MAX_CPU_ISA`
+    /// caps), and why, in a line for logs:
+    /// - int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, AMX): int8, the fastest there
+    ///   (Zen 4: ~2x bf16's matmul rate) and within cosine 0.999 of fp32 with its outlier
+    ///   channels in fp32 (`Tests/Fixtures/outlier-clip`);
+    /// - AVX-512 BF16 without them (a capped ISA; no shipping CPU has one without the other): bf16;
+    /// - AVX2 without VNNI: fp32. oneDNN's int8 there sums products in 16-bit pairs, so its weights
+    ///   keep 7 bits, and images measured ~0.995 of fp32 on a full-size model with outlier channels:
+    ///   below the 0.999 promise, however fast (Zen 1: int8 matmuls ~1.0-1.5x sgemm's rate, images
+    ///   ~1.2x). An explicit `int8` still runs there, for its quarter-size weights;
+    /// - below AVX2: fp32.
+    public static var automatic: (precision: Precision, reason: String) {
+        let isa = oneDNNInstructionSet
+        if cpuHasVNNI { return (.int8, "auto: int8 (oneDNN \(isa) has int8 dot-product instructions)") }
+        if cpuHasBFloat16 { return (.bf16, "auto: bf16 (oneDNN \(isa) has bf16 instructions, no int8 dot products)") }
+        if cpuRunsInt8 {
+            return (.fp32, "auto: fp32 (oneDNN \(isa) has no int8 dot-product or bf16 instructions: int8 there keeps 7-bit weights, below the accuracy promise)")
+        }
+        return (.fp32, "auto: fp32 (oneDNN \(isa): no int8 or bf16 kernels)")
+    }
+
+    /// The precision of each tower when the model is asked for `self` (call on an available
+    /// precision), and a note where a tower differs. Without VNNI, oneDNN's int8 keeps 7-bit
+    /// weights (`int8WeightLimit`), and the text tower, whose attention sharpens around the layer
+    /// norms' outlier channels, measured far below cosine 0.999 to fp32 on the stress models
+    /// (harsh: 0.935): int8 runs the text tower in fp32 there (cheap: its weights are a third of the
+    /// model's, its work per caption ~1/50 of an image's). Images there measured 0.998-0.9994 on the
+    /// stress fixtures, 0.995-0.996 on a full-size random ViT-L with outliers (0.9996 without):
+    /// asked for explicitly, int8 still runs them, and says so; auto never picks it there.
+    public var towers: (vision: Precision, text: Precision, note: String?) {
+        guard self == .int8, !cpuHasVNNI else { return (self, self, nil) }
+        return (.int8, .fp32, "without VNNI int8 keeps 7-bit weights: the text tower runs in fp32, "
+                    + "images may fall to cosine ~0.995 of fp32 on checkpoints with outlier channels")
     }
 
     /// The layer of this precision for weight w and bias b (call on an available precision),
-    /// running on `cached` converted weights where they fit (see `ConvertingLinearKernel`). A
+    /// running on `cached` converted weights where they fit (see `ConvertingLinearKernel`); int8
+    /// keeps the `outliers` input channels' products in fp32 (see `Weights.outlierChannels`). A
     /// layer oneDNN refuses stays fp32, with a warning.
-    func linear(_ w: Tensor, _ b: Tensor?, cached: [UnsafeRawBufferPointer]?) -> any LinearKernel {
+    func linear(_ w: Tensor, _ b: Tensor?, outliers: [Int] = [], cached: [UnsafeRawBufferPointer]?,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount, context: KernelContext = KernelContext())
+        -> any LinearKernel
+    {
+        let (inF, outF) = (w.shape[1], w.shape[0])
         do {
             switch self {
-            case .fp32: return sgemmLinearFactory(w, b)
+            case .fp32: return SgemmLinear(weight: w.pointer, bias: b?.pointer, inFeatures: inF, outFeatures: outF, threads: threads)
             case .bf16:
-                return try BFloat16Linear(weight: w.pointer, bias: b?.pointer, inFeatures: w.shape[1], outFeatures: w.shape[0],
-                                          cached: cached)
+                return try BFloat16Linear(weight: w.pointer, bias: b?.pointer, inFeatures: inF, outFeatures: outF,
+                                          cached: cached, context: context)
             case .int8:
-                return try Int8Linear(weight: w.pointer, bias: b?.pointer, inFeatures: w.shape[1], outFeatures: w.shape[0],
-                                      cached: cached)
+                return try Int8Linear(weight: w.pointer, bias: b?.pointer, inFeatures: inF, outFeatures: outF,
+                                      outliers: outliers, threads: threads, cached: cached, context: context)
+            case .auto:
+                return Precision.automatic.precision.linear(w, b, outliers: outliers, cached: cached, threads: threads,
+                                                            context: context)
             }
         } catch {
-            warnOnce("\(error): a \(w.shape[1]) -> \(w.shape[0]) linear layer stays fp32")
-            return sgemmLinearFactory(w, b)
+            context.warnings.once("\(error): a \(inF) -> \(outF) linear layer stays fp32")
+            return SgemmLinear(weight: w.pointer, bias: b?.pointer, inFeatures: inF, outFeatures: outF, threads: threads)
         }
     }
 
-    /// Builds the linear layers of this precision (call on an available precision). A layer
-    /// oneDNN refuses stays fp32, with a warning.
+    /// Builds the linear layers of this precision (call on an available precision), without int8's
+    /// outlier channels, which need the layer norms (`CLIPModel.load(directory:precision:
+    /// weightsCache:)` does it). A layer oneDNN refuses stays fp32, with a warning.
     public var linearFactory: LinearFactory {
         switch self {
         case .fp32: return sgemmLinearFactory
-        case .bf16, .int8: return { w, b in linear(w, b, cached: nil) }
+        case .bf16, .int8, .auto: return { w, b in linear(w, b, cached: nil) }
         }
     }
 }
+

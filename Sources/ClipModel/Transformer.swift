@@ -1,12 +1,14 @@
 import ClipTensor
 import Synchronization
 
-/// The weights of one pre-LN encoder layer (CLIPEncoderLayer).
+/// The weights of one pre-LN encoder layer (CLIPEncoderLayer), its products as its precision runs
+/// them (chosen at load).
 struct EncoderLayer: Sendable {
     let norm1: LayerNormWeights
-    let q, k, v, out: any LinearKernel
+    let projections: any Projections  // q, k, v
+    let out: any LinearKernel
     let norm2: LayerNormWeights
-    let fc1, fc2: any LinearKernel
+    let mlp: any FeedForward  // fc1, activation, fc2
 }
 
 struct LayerNormWeights: Sendable {
@@ -40,6 +42,7 @@ struct Transformer: Sendable {
     let threads: Int
     /// Attention in bf16, for unmasked sequences, where the linear layers are bf16 or int8.
     let bf16Attention: BFloat16Attention?
+    let warnings: Warnings
 
     /// Runs the layers over x and writes, for each sequence, the final hidden state of one row
     /// (`pooledRow(sequence)`, an absolute row index) to pooled.
@@ -67,36 +70,22 @@ struct Transformer: Sendable {
 
         for layer in layers.dropLast() {
             layer.norm1.apply(h, x, rows: T, threads: threads)
-            let attention = causal ? nil : bf16Attention
-            let inBFloat16 = project(layer, h, q: q, k: k, v: v, rows: T, bfloat16: attention != nil, scratch: s)
-            let attended = attention.map {
-                bf16Attend($0, a, q: q, k: k, v: v, converted: inBFloat16, sequences: sequences, scores: scores, scratch: s)
-            } == true
-            if !attended {
-                if inBFloat16 {  // oneDNN failed: fp32 heads on the bf16 values
-                    for (from, to) in [(s.q16, q), (s.k16, k), (s.v16, v)] {
-                        for i in 0..<(T * D) { to[i] = float(bfloat16: from.pointer[i]) }
-                    }
-                }
-                eachHead(of: S, scores: scores, longest: longest) { i, h, scores in
-                    let o = sequences[i].lowerBound * D + h * hd
-                    attentionHead(a + o, q: q + o, k: k + o, v: v + o, scores: scores, causal: causal,
-                                  length: sequences[i].count, queries: sequences[i].count, headDim: hd, ld: D)
-                }
-            }
+            selfAttention(a, layer.projections, h, q: q, k: k, v: v, sequences: sequences, causal: causal, scores: scores,
+                          scratch: s)
             layer.out.applyAdding(to: x, a, rows: T, scratch: h, threads: threads)
-            mlpBlock(layer, x, rows: T, h: h, mlp: mlp)
+            layer.norm2.apply(h, x, rows: T, threads: threads)
+            layer.mlp.apply(into: x, h, rows: T, activation: config.activation, hidden: mlp, scratch: h, threads: threads)
         }
 
         // The last layer, for the pooled rows only.
         for (i, seq) in sequences.enumerated() { (pooled + i * D).update(from: x + pooledRow(seq) * D, count: D) }
         guard let last = layers.last else { return }
         last.norm1.apply(h, x, rows: T, threads: threads)
-        last.k.apply(k, h, rows: T)
-        last.v.apply(v, h, rows: T)
+        last.projections.k.apply(k, h, rows: T)
+        last.projections.v.apply(v, h, rows: T)
         let kept = s.kept.reserve(S * D)  // [S, D] normed pooled rows
         for (i, seq) in sequences.enumerated() { (kept + i * D).update(from: h + pooledRow(seq) * D, count: D) }
-        last.q.apply(q, kept, rows: S)  // [S, D]
+        last.projections.q.apply(q, kept, rows: S)  // [S, D]
         // The query at row r sees keys up to r under the causal mask, all of them otherwise.
         let visible = sequences.map { causal ? pooledRow($0) + 1 - $0.lowerBound : $0.count }
         eachHead(of: S, scores: scores, longest: longest) { i, h, scores in
@@ -105,58 +94,47 @@ struct Transformer: Sendable {
                           causal: false, length: visible[i], queries: 1, headDim: hd, ld: D)
         }
         last.out.applyAdding(to: pooled, a, rows: S, scratch: h, threads: threads)
-        mlpBlock(last, pooled, rows: S, h: h, mlp: mlp)
+        last.norm2.apply(h, pooled, rows: S, threads: threads)
+        last.mlp.apply(into: pooled, h, rows: S, activation: config.activation, hidden: mlp, scratch: h, threads: threads)
     }
 
-    /// q, k, v [T, D] of the normed input h. Int8 layers quantize h once for the three, and write
-    /// bf16 straight into the scratch's q16, k16, v16 when `bfloat16` asks for it (for the bf16
-    /// attention; q, k, v then hold their int32 sums): true then, false where q, k, v are fp32.
-    private func project(
-        _ layer: EncoderLayer, _ h: UnsafeMutablePointer<Float>,
+    /// a[T, D] = self-attention over each sequence of q, k, v [T, D], the projections of the normed
+    /// input h: all heads at once in bf16 where the tower has it (unmasked sequences beside bf16 or
+    /// int8 layers), else fp32 heads side by side (also should oneDNN fail, with a warning).
+    private func selfAttention(
+        _ a: UnsafeMutablePointer<Float>, _ projections: any Projections, _ h: UnsafePointer<Float>,
         q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-        rows T: Int, bfloat16: Bool, scratch s: TransformerScratch
-    ) -> Bool {
-        guard let wq = layer.q as? Int8Linear, let wk = layer.k as? Int8Linear, let wv = layer.v as? Int8Linear else {
-            layer.q.apply(q, h, rows: T)
-            layer.k.apply(k, h, rows: T)
-            layer.v.apply(v, h, rows: T)
-            return false
-        }
-        guard bfloat16 else {
-            Int8Linear.apply([(wq, q), (wk, k), (wv, v)], sharing: h, rows: T)
-            return false
-        }
-        let count = T * config.hiddenSize
-        Int8Linear.apply([(wq, q, s.q16.reserve(count)), (wk, k, s.k16.reserve(count)), (wv, v, s.v16.reserve(count))],
-                         sharing: h, rows: T)
-        return true
-    }
-
-    /// a[T, D] = attention over each sequence with bf16 products, from q, k, v, or from the
-    /// scratch's q16, k16, v16 if already `converted`; false (a unfinished) if oneDNN failed, for
-    /// the fp32 path to redo.
-    private func bf16Attend(
-        _ attention: BFloat16Attention, _ a: UnsafeMutablePointer<Float>,
-        q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, converted: Bool,
-        sequences: [Range<Int>], scores: UnsafeMutablePointer<Float>, scratch s: TransformerScratch
-    ) -> Bool {
-        let D = config.hiddenSize, count = (sequences.last?.upperBound ?? 0) * D
+        sequences: [Range<Int>], causal: Bool, scores: UnsafeMutablePointer<Float>, scratch s: TransformerScratch
+    ) {
+        let D = config.hiddenSize, hd = config.headDim, T = sequences.last?.upperBound ?? 0, count = T * D
         let longest = sequences.map(\.count).max() ?? 0
-        let q16 = s.q16.reserve(count), k16 = s.k16.reserve(count), v16 = s.v16.reserve(count)
-        let p16 = s.p16.reserve(config.heads * longest * longest)
-        if !converted {
-            for (from, to) in [(q, q16), (k, k16), (v, v16)] { convertToBFloat16(to, from, count: count, workers: threads) }
-        }
-        do {
-            for seq in sequences {
-                let o = seq.lowerBound * D
-                try attention.apply(a + o, q: q16 + o, k: k16 + o, v: v16 + o, length: seq.count, scores: scores,
-                                    probabilities: p16, threads: threads)
+        if !causal, let attention = bf16Attention {
+            let q16 = s.q16.reserve(count), k16 = s.k16.reserve(count), v16 = s.v16.reserve(count)  // [T, D] bf16
+            let p16 = s.p16.reserve(config.heads * longest * longest)  // [heads, L, L] probabilities
+            let converted = projections.apply(h, q: q, k: k, v: v, rows: T, bfloat16: (q16, k16, v16))
+            if !converted {
+                for (from, to) in [(q, q16), (k, k16), (v, v16)] { convertToBFloat16(to, from, count: count, workers: threads) }
             }
-            return true
-        } catch {
-            warnOnce("\(error): attention runs in fp32")
-            return false
+            do {
+                for seq in sequences {
+                    let o = seq.lowerBound * D
+                    try attention.apply(a + o, q: q16 + o, k: k16 + o, v: v16 + o, length: seq.count, scores: scores,
+                                        probabilities: p16, threads: threads)
+                }
+                return
+            } catch {
+                warnings.once("\(error): attention runs in fp32")
+                if converted {  // q, k, v from their bf16 values
+                    for (from, to) in [(q16, q), (k16, k), (v16, v)] { for i in 0..<count { to[i] = float(bfloat16: from[i]) } }
+                }
+            }
+        } else {
+            _ = projections.apply(h, q: q, k: k, v: v, rows: T, bfloat16: nil)
+        }
+        eachHead(of: sequences.count, scores: scores, longest: longest) { i, h, scores in
+            let o = sequences[i].lowerBound * D + h * hd
+            attentionHead(a + o, q: q + o, k: k + o, v: v + o, scores: scores, causal: causal,
+                          length: sequences[i].count, queries: sequences[i].count, headDim: hd, ld: D)
         }
     }
 
@@ -178,20 +156,6 @@ struct Transformer: Sendable {
             }
         }
     }
-
-    /// x += fc2(act(fc1(layerNorm2(x)))) over [rows, D].
-    private func mlpBlock(
-        _ layer: EncoderLayer, _ x: UnsafeMutablePointer<Float>, rows: Int,
-        h: UnsafeMutablePointer<Float>, mlp: UnsafeMutablePointer<Float>
-    ) {
-        layer.norm2.apply(h, x, rows: rows, threads: threads)
-        if let fc1 = layer.fc1 as? Int8Linear, let fc2 = layer.fc2 as? Int8Linear {
-            return fc1.feedForward(into: x, h, rows: rows, activation: config.activation, then: fc2, hidden: mlp,
-                                   scratch: h, threads: threads)
-        }
-        layer.fc1.apply(mlp, h, rows: rows, activation: config.activation, threads: threads)
-        layer.fc2.applyAdding(to: x, mlp, rows: rows, scratch: h, threads: threads)
-    }
 }
 
 extension Weights {
@@ -200,37 +164,73 @@ extension Weights {
         let D = config.hiddenSize, I = config.intermediateSize
         let layers = (0..<config.layers).map { i in
             let p = "\(prefix).layers.\(i)"
-            return EncoderLayer(
-                norm1: layerNorm("\(p).layer_norm1", D, eps: config.layerNormEps),
-                q: linear("\(p).self_attn.q_proj", out: D, in: D, makeLinear),
-                k: linear("\(p).self_attn.k_proj", out: D, in: D, makeLinear),
-                v: linear("\(p).self_attn.v_proj", out: D, in: D, makeLinear),
-                out: linear("\(p).self_attn.out_proj", out: D, in: D, makeLinear),
-                norm2: layerNorm("\(p).layer_norm2", D, eps: config.layerNormEps),
-                fc1: linear("\(p).mlp.fc1", out: I, in: D, makeLinear),
-                fc2: linear("\(p).mlp.fc2", out: D, in: I, makeLinear))
+            let norm1 = layerNorm("\(p).layer_norm1", D, eps: config.layerNormEps)
+            let norm2 = layerNorm("\(p).layer_norm2", D, eps: config.layerNormEps)
+            let (o1, o2) = (outlierChannels(norm1), outlierChannels(norm2))
+            let q = linear("\(p).self_attn.q_proj", out: D, in: D, makeLinear, outliers: o1)
+            let k = linear("\(p).self_attn.k_proj", out: D, in: D, makeLinear, outliers: o1)
+            let v = linear("\(p).self_attn.v_proj", out: D, in: D, makeLinear, outliers: o1)
+            let fc1 = linear("\(p).mlp.fc1", out: I, in: D, makeLinear, outliers: o2)
+            let fc2 = linear("\(p).mlp.fc2", out: D, in: I, makeLinear)
+            // The int8 layer's own products where every layer of a group came out int8.
+            let projections: any Projections = if let q = q as? Int8Linear, let k = k as? Int8Linear, let v = v as? Int8Linear {
+                Int8Projections(q: q, k: k, v: v)
+            } else {
+                LinearProjections(q: q, k: k, v: v)
+            }
+            let mlp: any FeedForward = if let fc1 = fc1 as? Int8Linear, let fc2 = fc2 as? Int8Linear {
+                Int8FeedForward(fc1: fc1, fc2: fc2)
+            } else {
+                LinearFeedForward(fc1: fc1, fc2: fc2)
+            }
+            return EncoderLayer(norm1: norm1, projections: projections, out: linear("\(p).self_attn.out_proj", out: D, in: D, makeLinear),
+                                norm2: norm2, mlp: mlp)
         }
         // bf16 attention beside bf16 linear layers, and beside int8 ones where the CPU has bf16.
-        let bf16 = layers.first.map { $0.q is BFloat16Linear || ($0.q is Int8Linear && cpuHasBFloat16) } ?? false
+        let bf16 = layers.first.map { $0.projections.q is BFloat16Linear || ($0.projections.q is Int8Linear && cpuHasBFloat16) } ?? false
         return Transformer(config: config, layers: layers, threads: threads,
-                           bf16Attention: bf16 ? try? BFloat16Attention(heads: config.heads, headDim: config.headDim) : nil)
+                           bf16Attention: bf16 ? try? BFloat16Attention(heads: config.heads, headDim: config.headDim, context: context) : nil,
+                           warnings: context.warnings)
+    }
+
+    /// In int8, the outlier channels of a layer norm's output, whose products with the next
+    /// layers' weights stay fp32: a few channels of a real CLIP checkpoint's layer norms are tens
+    /// of times larger than the rest, and one int8 scale per token would leave the others a handful
+    /// of levels. The norm's own parameters stand in for calibration: channel j's outputs are
+    /// bounded by about a_j = 3|gamma_j| + |beta_j| (3 standard deviations); a channel is an outlier
+    /// where a_j exceeds 6 times the median, the largest 1/16 of the width at most. Moving each
+    /// channel's scale into the weights instead (SmoothQuant, alpha 0.5) was measured worse on the
+    /// stress models (Tests/Fixtures/outlier-clip): with 7-bit weights (AVX2) the weights' rows
+    /// lose what the activations gain. Other precisions: none.
+    func outlierChannels(_ norm: LayerNormWeights) -> [Int] {
+        guard precision == .int8, problems.isEmpty else { return [] }
+        let n = norm.weight.shape[0], gamma = norm.weight.pointer, beta = norm.bias.pointer
+        let bound = (0..<n).map { 3 * abs(gamma[$0]) + abs(beta[$0]) }
+        let median = bound.sorted()[n / 2]
+        let outliers = (0..<n).filter { bound[$0] > 6 * median }.sorted { bound[$0] > bound[$1] }.prefix(max(1, n / 16))
+        return outliers.sorted()
     }
 
     func layerNorm(_ prefix: String, _ width: Int, eps: Float) -> LayerNormWeights {
         LayerNormWeights(weight: tensor("\(prefix).weight", [width]), bias: tensor("\(prefix).bias", [width]), eps: eps)
     }
 
-    func linear(_ prefix: String, out: Int, in inFeatures: Int, bias: Bool = true, _ make: LinearFactory) -> any LinearKernel {
+    func linear(_ prefix: String, out: Int, in inFeatures: Int, bias: Bool = true, _ make: LinearFactory,
+                outliers: [Int] = []) -> any LinearKernel {
         let w = tensor("\(prefix).weight", [out, inFeatures])
         let b = bias ? tensor("\(prefix).bias", [out]) : nil
-        return kernel("\(prefix).weight", w, b, make)
+        return kernel("\(prefix).weight", w, b, make, outliers: outliers)
     }
 
     /// The kernel for the weight `name`: of `precision` on its converted weights in `cache` where
     /// the cache has them, else what `make` builds. Where it keeps a converted copy, the fp32
     /// weight's pages in the mapped file are let go (they come back from the page cache if read).
-    func kernel(_ name: String, _ w: Tensor, _ b: Tensor?, _ make: LinearFactory) -> any LinearKernel {
-        let kernel = precision.map { $0.linear(w, b, cached: cache?.parts(for: name)) } ?? make(w, b)
+    ///
+    /// - outliers: input channels whose products stay fp32 (int8; see `outlierChannels`).
+    func kernel(_ name: String, _ w: Tensor, _ b: Tensor?, _ make: LinearFactory, outliers: [Int] = []) -> any LinearKernel {
+        let kernel = precision.map {
+            $0.linear(w, b, outliers: outliers, cached: cache?.parts(for: name), threads: threads, context: context)
+        } ?? make(w, b)
         if let converting = kernel as? any ConvertingLinearKernel { converted.append((name, converting)) }
         if !kernel.readsWeightInPlace { file.release(w.pointer, bytes: w.shape.reduce(4, *)) }
         return kernel

@@ -19,24 +19,32 @@ public struct Tensor: @unchecked Sendable {  // points at immutable memory kept 
 final class Weights: @unchecked Sendable {  // immutable once loading has finished
     let file: SafeTensorsFile
     private(set) var widened: [UnsafeMutablePointer<Float>] = []
+    private var adjusted: [UnsafeMutablePointer<Float>] = []
     private(set) var problems: [String] = []
     private let placeholder = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     /// The precision whose kernels `kernel` builds from `cache` where it has them (nil: the
-    /// factory passed to `kernel` decides alone).
-    let precision: Precision?
+    /// factory passed to `kernel` decides alone); set per tower while loading (`Precision.tower`).
+    var precision: Precision?
     /// Converted weights mapped from a cache file, kept mapped as long as the kernels live.
     let cache: WeightsCacheFile?
     /// The kernels that keep converted weights, by weight name, in load order (what a cache stores).
     var converted: [(String, any ConvertingLinearKernel)] = []
 
-    init(file: SafeTensorsFile, precision: Precision? = nil, cache: WeightsCacheFile? = nil) {
+    /// The cores each kernel spreads a product over, and what the kernels share (warnings, scratch).
+    let threads: Int
+    let context: KernelContext
+
+    init(file: SafeTensorsFile, precision: Precision? = nil, cache: WeightsCacheFile? = nil, threads: Int = 1,
+         context: KernelContext = KernelContext()) {
         self.file = file
         self.precision = precision
         self.cache = cache
+        self.threads = threads
+        self.context = context
     }
 
     deinit {
-        for p in widened { p.deallocate() }
+        for p in widened + adjusted { p.deallocate() }
         placeholder.deallocate()
     }
 
@@ -82,6 +90,14 @@ final class Weights: @unchecked Sendable {  // immutable once loading has finish
                 "the weights do not fit config.json: " + problems.joined(separator: "; "),
                 location: file.path)
         }
+    }
+
+    /// A tensor of `values`, kept as long as the weights (e.g. a layer norm adjusted at load).
+    func owned(_ values: [Float], _ shape: [Int]) -> Tensor {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(values.count, 1))
+        p.initialize(from: values, count: values.count)
+        adjusted.append(p)
+        return Tensor(pointer: p, shape: shape)
     }
 
     private func widen(_ info: TensorInfo, _ shape: [Int], _ fill: (UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {

@@ -39,7 +39,9 @@ struct WeightsCacheKey: Equatable {
     var engine: String
 
     init(precision: Precision, source: SafeTensorsFile) {
-        self.precision = precision.rawValue
+        // int8's weights leave the layer norms' outlier channels out (`Weights.outlierChannels`)
+        // since "int8-outliers": a cache from before is stale.
+        self.precision = precision == .int8 ? "int8-outliers" : precision.rawValue
         sourceSize = source.size
         sourceModified = source.modified
         sourceHeader = source.headerDigest

@@ -10,8 +10,10 @@ public final class BFloat16Attention: @unchecked Sendable {
     let heads: Int, headDim: Int
     private let engine: DNNLEngine
     private let primitives = Mutex<[Int: Products]>([:])
+    private let context: KernelContext
 
-    public init(heads: Int, headDim: Int) throws(DNNLError) {
+    public init(heads: Int, headDim: Int, context: KernelContext = KernelContext()) throws(DNNLError) {
+        self.context = context
         self.heads = heads
         self.headDim = headDim
         engine = try DNNLEngine.cpu.get()
@@ -31,8 +33,8 @@ public final class BFloat16Attention: @unchecked Sendable {
                                               (DNNL_ARG_DST_0, products.scores.destination, UnsafeMutableRawPointer(scores))], engine)
         // Softmax left unnormalized (each row's sum kept), the division done on P·V's smaller output.
         let rows = heads * length
-        let sums = floatScratch.borrow(rows)
-        defer { floatScratch.giveBack(sums) }
+        let sums = context.float.borrow(rows)
+        defer { context.float.giveBack(sums) }
         inChunks(rows, workers: threads, minimum: 64) { r in
             for row in r {
                 sums.pointer[row] = 1 / exponentiateToBFloat16(probabilities + row * length, scores + row * length, count: length)

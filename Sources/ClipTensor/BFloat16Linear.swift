@@ -19,6 +19,7 @@ public final class BFloat16Linear: ConvertingLinearKernel, @unchecked Sendable {
     private var weightDescriptor: dnnl_memory_desc_t { converted.descriptor }
     private var weights: UnsafeMutableRawPointer { converted.data }
     private let primitives: PrimitivesByRowCount<Primitive>
+    private let context: KernelContext
 
     /// Row counts with a primitive kept, per layer.
     public static var keptRowCounts: Int { PrimitivesByRowCount<Primitive>.kept }
@@ -31,7 +32,9 @@ public final class BFloat16Linear: ConvertingLinearKernel, @unchecked Sendable {
     ///   outlives this kernel), used in place when laid out as this CPU's primitive wants; else the
     ///   weight is converted.
     public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, inFeatures: Int, outFeatures: Int,
-                rows: Int = 4616, cached: [UnsafeRawBufferPointer]? = nil) throws(DNNLError) {
+                rows: Int = 4616, cached: [UnsafeRawBufferPointer]? = nil, context: KernelContext = KernelContext())
+        throws(DNNLError) {
+        self.context = context
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         fp32Weight = weight
@@ -58,8 +61,8 @@ public final class BFloat16Linear: ConvertingLinearKernel, @unchecked Sendable {
             return linear(y, x, fp32Weight, bias, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         }
         let count = rows * inFeatures
-        let source = bfloat16Scratch.borrow(count)
-        defer { bfloat16Scratch.giveBack(source) }
+        let source = context.bfloat16.borrow(count)
+        defer { context.bfloat16.giveBack(source) }
         convertToBFloat16(source.pointer, x, count: count, workers: ProcessInfo.processInfo.activeProcessorCount)
         do {
             try primitive.run(source: source.pointer, weights: weights, bias: bias, destination: y, engine)
@@ -74,7 +77,7 @@ public final class BFloat16Linear: ConvertingLinearKernel, @unchecked Sendable {
         primitives.primitive(rows: rows) {
             try Primitive(engine, rows: rows, inFeatures, outFeatures, weights: weightDescriptor, bias: bias != nil)
         } refused: {
-            warnOnce("oneDNN refused a bf16 matmul of \(rows) x \(inFeatures) -> \(outFeatures); that shape runs in fp32")
+            context.warnings.once("oneDNN refused a bf16 matmul of \(rows) x \(inFeatures) -> \(outFeatures); that shape runs in fp32")
         }
     }
 }
@@ -117,6 +120,3 @@ private final class Primitive: @unchecked Sendable {
         try execute(matmul.handle, arguments, engine)
     }
 }
-
-/// bf16 activations of the linear layers.
-let bfloat16Scratch = ScratchPool<UInt16>()

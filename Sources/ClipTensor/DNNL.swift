@@ -135,10 +135,34 @@ func execute(_ primitive: dnnl_primitive_t?, _ arguments: [(Int32, dnnl_memory_d
 }
 
 /// Whether oneDNN runs int8 matmuls with the CPU's dot-product instructions (AVX-512 VNNI, AVX-VNNI
-/// or AMX); without them int8 gains little over bf16 or fp32.
+/// or AMX); without them the products go through 16-bit pair sums (`int8WeightLimit`).
 public var cpuHasVNNI: Bool {
     let isa = dnnl_get_effective_cpu_isa().rawValue
     return [dnnl_cpu_isa_avx512_core_vnni, dnnl_cpu_isa_avx2_vnni].contains { isa & $0.rawValue == $0.rawValue }
+}
+
+/// Whether oneDNN has JIT int8 matmul kernels here: AVX2 and up (below, its reference kernel).
+public var cpuRunsInt8: Bool {
+    let isa = dnnl_get_effective_cpu_isa().rawValue, avx2 = dnnl_cpu_isa_avx2.rawValue
+    return isa & avx2 == avx2
+}
+
+/// The largest magnitude of a quantized weight. Without VNNI, oneDNN's int8 kernels multiply
+/// unsigned 8-bit sources (s8 shifted by 128, up to 255) with s8 weights in pairs summed to 16 bits
+/// with saturation (`vpmaddubsw`): 2 x 255 x 127 overflows, 2 x 255 x 63 = 32130 does not, so
+/// weights keep 7 bits there and the sums stay exact (the scheme oneDNN's own int8 guide gives).
+public var int8WeightLimit: Int8 { cpuHasVNNI ? 127 : 63 }
+
+/// oneDNN's effective instruction set (after any `DNNL_MAX_CPU_ISA` cap) in its own words.
+public var oneDNNInstructionSet: String {
+    let isa = dnnl_get_effective_cpu_isa().rawValue
+    let names: [(dnnl_cpu_isa_t, String)] = [
+        (dnnl_cpu_isa_avx512_core_amx, "AVX512_CORE_AMX"), (dnnl_cpu_isa_avx512_core_bf16, "AVX512_CORE_BF16"),
+        (dnnl_cpu_isa_avx512_core_vnni, "AVX512_CORE_VNNI"), (dnnl_cpu_isa_avx512_core, "AVX512_CORE"),
+        (dnnl_cpu_isa_avx2_vnni, "AVX2_VNNI"), (dnnl_cpu_isa_avx2, "AVX2"), (dnnl_cpu_isa_avx, "AVX"),
+        (dnnl_cpu_isa_sse41, "SSE41"),
+    ]
+    return names.first { isa & $0.0.rawValue == $0.0.rawValue }?.1 ?? "none (0x\(String(isa, radix: 16)))"
 }
 
 /// oneDNN's version and the instruction set it runs on here: converted weights cached by one are

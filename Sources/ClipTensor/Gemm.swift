@@ -10,6 +10,7 @@ public func gemm(
     transposeB: Bool, alpha: Float = 1, beta: Float = 0,
     m: Int, n: Int, k: Int, lda: Int, ldb: Int, ldc: Int
 ) {
+    _ = blasSingleThreaded
     cblas_sgemm(
         CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
         blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
@@ -34,20 +35,21 @@ public func gemmReference(
     }
 }
 
-/// How many threads OpenBLAS uses inside one call (process-wide; CLIPModel.load sets it).
-public var blasThreadCount: Int {
-    get { Int(openblas_get_num_threads()) }
-    set { openblas_set_num_threads(Int32(newValue)) }
-}
+/// OpenBLAS runs single-threaded in this process, set once before its first product and never
+/// changed: the callers spread products over their own threads (`linear`'s parts, attention heads
+/// side by side in `inParallel`), so that no encode changes a process-wide thread count while
+/// another runs, and each model uses the cores it was given.
+private let blasSingleThreaded: Void = openblas_set_num_threads(1)
 
-/// Runs `body(worker)` for worker in 0..<workers on as many threads, with OpenBLAS made
-/// single-threaded meanwhile so that each worker's BLAS calls run on its own core. Small products
-/// (one attention head: K or N = 64) reach about the same rate on one core as on two, so running
-/// heads side by side nearly doubles their speed. OpenBLAS goes back to `workers` threads after.
+/// OpenBLAS's thread count (1 once any product ran: see `gemm`).
+public var blasThreads: Int { Int(openblas_get_num_threads()) }
+
+/// Runs `body(worker)` for worker in 0..<workers on as many threads, each worker's BLAS calls on
+/// its own core (OpenBLAS is single-threaded). Small products (one attention head: K or N = 64)
+/// reach about the same rate on one core as on two, so running heads side by side nearly doubles
+/// their speed.
 public func inParallel(workers: Int, _ body: (Int) -> Void) {
     guard workers > 1 else { return body(0) }
-    blasThreadCount = 1
-    defer { blasThreadCount = workers }
     // The workers write disjoint memory (the callers' contract), which the compiler cannot see.
     withoutActuallyEscaping(body) { body in
         let shared = UncheckedSendable(body)

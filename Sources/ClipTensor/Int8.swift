@@ -1,11 +1,12 @@
 /// Symmetric int8 quantization, one scale per row: the weights per output channel (a row of the
 /// [out, in] matrix) once at load, the activations per token (a row of a linear layer's input) at
-/// run time. q = round(x * 127 / max|row|) to nearest even, so x ≈ q * scale with
-/// scale = max|row| / 127; an all-zero row has scale 0 and q = 0.
+/// run time. q = round(x * limit / max|row|) to nearest even, so x ≈ q * scale with
+/// scale = max|row| / limit; an all-zero row has scale 0 and q = 0. `limit` is 127 but for
+/// weights where oneDNN's kernels need 7 bits (`int8WeightLimit`).
 ///
 /// q[rows, columns] and scales[rows] from x[rows, columns].
 public func quantizeRows(_ q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
-                         rows: Int, columns n: Int) {
+                         rows: Int, columns n: Int, limit: Int8 = 127) {
     let full = n - n % 16
     for r in 0..<rows {
         let xr = x + r * n, qr = q + r * n
@@ -15,7 +16,7 @@ public func quantizeRows(_ q: UnsafeMutablePointer<Int8>, scales: UnsafeMutableP
         while i < full { let a = magnitude(load16(xr + i)); m.replace(with: a, where: a .> m); i += 16 }
         var absMax = m.max()
         while i < n { absMax = max(absMax, abs(xr[i])); i += 1 }
-        let (scale, inverse) = quantizationScale(absMax)
+        let (scale, inverse) = quantizationScale(absMax, limit: limit)
         scales[r] = scale
         i = 0
         while i < full {
@@ -29,30 +30,31 @@ public func quantizeRows(_ q: UnsafeMutablePointer<Int8>, scales: UnsafeMutableP
 
 /// `quantizeRows` split over `workers` threads by rows.
 public func quantizeRows(_ q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
-                         rows: Int, columns: Int, workers: Int) {
+                         rows: Int, columns: Int, limit: Int8 = 127, workers: Int) {
     inChunks(rows, workers: workers, minimum: max(1, 16384 / max(1, columns))) { r in
         let o = r.lowerBound
-        quantizeRows(q + o * columns, scales: scales + o, x + o * columns, rows: r.count, columns: columns)
+        quantizeRows(q + o * columns, scales: scales + o, x + o * columns, rows: r.count, columns: columns, limit: limit)
     }
 }
 
 /// The scalar loop `quantizeRows` must agree with, bit for bit.
 public func quantizeRowsReference(_ q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>,
-                                  _ x: UnsafePointer<Float>, rows: Int, columns n: Int) {
+                                  _ x: UnsafePointer<Float>, rows: Int, columns n: Int, limit: Int8 = 127) {
     for r in 0..<rows {
         var absMax: Float = 0
         for i in 0..<n { absMax = max(absMax, abs(x[r * n + i])) }
-        let (scale, inverse) = quantizationScale(absMax)
+        let (scale, inverse) = quantizationScale(absMax, limit: limit)
         scales[r] = scale
         for i in 0..<n { q[r * n + i] = Int8((x[r * n + i] * inverse).rounded(.toNearestOrEven)) }
     }
 }
 
-/// (max|row| / 127, 127 / max|row|), or zeros for an all-zero row. |x| * inverse <= 127 within
-/// an ulp, which rounds to at most 127: no clamping needed (activations are finite).
+/// (max|row| / limit, limit / max|row|), or zeros for an all-zero row. |x| * inverse <= limit
+/// within an ulp, which rounds to at most limit: no clamping needed (activations are finite).
 @inline(__always)
-func quantizationScale(_ absMax: Float) -> (scale: Float, inverse: Float) {
-    absMax > 0 && absMax.isFinite ? (absMax / 127, 127 / absMax) : (0, 0)
+func quantizationScale(_ absMax: Float, limit: Int8 = 127) -> (scale: Float, inverse: Float) {
+    let l = Float(limit)
+    return absMax > 0 && absMax.isFinite ? (absMax / l, l / absMax) : (0, 0)
 }
 
 /// |x| per lane (the sign bit cleared).
@@ -172,7 +174,7 @@ public func int8LinearReference(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePoi
     let acc = UnsafeMutablePointer<Int32>.allocate(capacity: rows * outFeatures)
     defer { xq.deallocate(); wq.deallocate(); xs.deallocate(); ws.deallocate(); acc.deallocate() }
     quantizeRowsReference(xq, scales: xs, x, rows: rows, columns: inFeatures)
-    quantizeRowsReference(wq, scales: ws, w, rows: outFeatures, columns: inFeatures)
+    quantizeRowsReference(wq, scales: ws, w, rows: outFeatures, columns: inFeatures, limit: int8WeightLimit)
     int8MatmulReference(acc, xq, wq, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
     for r in 0..<rows {
         for o in 0..<outFeatures {

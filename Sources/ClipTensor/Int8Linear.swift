@@ -32,6 +32,11 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
     private let ownsScales: Bool
     private let primitives: PrimitivesByRowCount<Int8Primitive>
     private let threads: Int
+    private let context: KernelContext
+    /// Input features kept out of the int8 product (outlier channels: see `outlierChannels`), and
+    /// their weights' columns [outliers.count, out], transposed, in fp32.
+    public let outliers: [Int]
+    private let outlierWeights: [Float]
 
     /// Row counts with a primitive kept, per layer.
     public static var keptRowCounts: Int { PrimitivesByRowCount<Int8Primitive>.kept }
@@ -40,15 +45,21 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
     public let implementation: String
 
     /// - rows: the row count the weights' layout is chosen for (other counts use the same layout).
+    /// - outliers: input features (ascending) whose products stay fp32: a few channels tens of
+    ///   times larger than the rest would leave the others a handful of levels in int8.
     /// - cached: `convertedParts` of an earlier kernel of the same weight (a mapped cache file that
     ///   outlives this kernel), used in place when laid out as this CPU's primitive wants; else the
     ///   weight is quantized.
     public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, inFeatures: Int, outFeatures: Int,
-                rows: Int = 4616, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                cached: [UnsafeRawBufferPointer]? = nil) throws(DNNLError) {
+                outliers: [Int] = [], rows: Int = 4616, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                cached: [UnsafeRawBufferPointer]? = nil, context: KernelContext = KernelContext()) throws(DNNLError) {
+        self.context = context
+        precondition(outliers.allSatisfy { (0..<inFeatures).contains($0) }, "outlier channels are input features")
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         self.threads = threads
+        self.outliers = outliers
+        outlierWeights = outliers.flatMap { j in (0..<outFeatures).map { weight[$0 * inFeatures + j] } }
         fp32Weight = weight
         self.bias = bias
         let engine = try DNNLEngine.cpu.get()
@@ -65,7 +76,17 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
             (data) throws(DNNLError) in
             let plain = UnsafeMutablePointer<Int8>.allocate(capacity: inFeatures * outFeatures)
             defer { plain.deallocate() }
-            quantizeRows(plain, scales: scales, weight, rows: outFeatures, columns: inFeatures, workers: threads)
+            if !outliers.isEmpty {  // their columns zero, so that they do not set the rows' scales
+                let rest = UnsafeMutablePointer<Float>.allocate(capacity: inFeatures * outFeatures)
+                defer { rest.deallocate() }
+                rest.update(from: weight, count: inFeatures * outFeatures)
+                for o in 0..<outFeatures { for j in outliers { rest[o * inFeatures + j] = 0 } }
+                quantizeRows(plain, scales: scales, rest, rows: outFeatures, columns: inFeatures, limit: int8WeightLimit,
+                             workers: threads)
+            } else {
+                quantizeRows(plain, scales: scales, weight, rows: outFeatures, columns: inFeatures, limit: int8WeightLimit,
+                             workers: threads)
+            }
             let source = try matrixDescriptor(rows: inFeatures, columns: outFeatures, dnnl_s8, tag: dnnl_ba)
             try reorder(from: source, UnsafeMutableRawPointer(plain), to: first.weightDescriptor, data, engine)
         }
@@ -113,16 +134,18 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
     }
 
     /// y_i = x · w_iᵀ + b_i for several layers reading the same x (queries, keys and values),
-    /// quantizing x once; each y_i as `apply` writes it.
+    /// quantizing x once; each y_i as `apply` writes it. The layers share their outlier channels.
     public static func apply(_ layers: [(Int8Linear, UnsafeMutablePointer<Float>)], sharing x: UnsafePointer<Float>, rows: Int) {
         guard rows > 0, let first = layers.first?.0 else { return }
         let K = first.inFeatures
-        precondition(layers.allSatisfy { $0.0.inFeatures == K }, "layers sharing an input take the same features")
-        let quantized = int8Scratch.borrow(rows * K), scales = floatScratch.borrow(rows)
-        defer { int8Scratch.giveBack(quantized); floatScratch.giveBack(scales) }
-        quantizeRows(quantized.pointer, scales: scales.pointer, x, rows: rows, columns: K, workers: first.threads)
+        precondition(layers.allSatisfy { $0.0.inFeatures == K && $0.0.outliers == first.outliers },
+                     "layers sharing an input take the same features")
+        let scratch = first.context
+        let quantized = scratch.int8.borrow(rows * K), scales = scratch.float.borrow(rows)
+        defer { scratch.int8.giveBack(quantized); scratch.float.giveBack(scales) }
+        first.quantize(quantized.pointer, scales: scales.pointer, x, rows: rows)
         for (layer, y) in layers {
-            layer.run(y, quantized: quantized.pointer, scales: scales.pointer, rows: rows, sums: y, adding: false)
+            layer.run(y, quantized: quantized.pointer, scales: scales.pointer, input: x, rows: rows, sums: y, adding: false)
         }
     }
 
@@ -133,12 +156,14 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
                              sharing x: UnsafePointer<Float>, rows: Int) {
         guard rows > 0, let first = layers.first?.0 else { return }
         let K = first.inFeatures
-        precondition(layers.allSatisfy { $0.0.inFeatures == K }, "layers sharing an input take the same features")
-        let quantized = int8Scratch.borrow(rows * K), scales = floatScratch.borrow(rows)
-        defer { int8Scratch.giveBack(quantized); floatScratch.giveBack(scales) }
-        quantizeRows(quantized.pointer, scales: scales.pointer, x, rows: rows, columns: K, workers: first.threads)
+        precondition(layers.allSatisfy { $0.0.inFeatures == K && $0.0.outliers == first.outliers },
+                     "layers sharing an input take the same features")
+        let scratch = first.context
+        let quantized = scratch.int8.borrow(rows * K), scales = scratch.float.borrow(rows)
+        defer { scratch.int8.giveBack(quantized); scratch.float.giveBack(scales) }
+        first.quantize(quantized.pointer, scales: scales.pointer, x, rows: rows)
         for (layer, sums, out) in layers {
-            layer.run(out, quantized: quantized.pointer, scales: scales.pointer, rows: rows, sums: sums)
+            layer.run(out, quantized: quantized.pointer, scales: scales.pointer, input: x, rows: rows, sums: sums)
         }
     }
 
@@ -155,14 +180,53 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
         precondition(fc2.inFeatures == outFeatures, "fc2 takes \(fc2.inFeatures) features, fc1 gives \(outFeatures)")
         guard rows > 0 else { return }
         let I = outFeatures
-        let quantized = int8Scratch.borrow(rows * I), scales = floatScratch.borrow(rows)
-        defer { int8Scratch.giveBack(quantized); floatScratch.giveBack(scales) }
+        let quantized = context.int8.borrow(rows * I), scales = context.float.borrow(rows)
+        defer { context.int8.giveBack(quantized); context.float.giveBack(scales) }
         run(hidden, x, rows: rows, sums: hidden, adding: false) { r in
             let o = r.lowerBound * I
             activateForQuantization(hidden + o, activation, count: r.count * I)
-            quantizeRows(quantized.pointer + o, scales: scales.pointer + r.lowerBound, hidden + o, rows: r.count, columns: I)
+            fc2.quantize(quantized.pointer + o, scales: scales.pointer + r.lowerBound, hidden + o, rows: r.count, workers: 1)
         }
-        fc2.run(residual, quantized: quantized.pointer, scales: scales.pointer, rows: rows, sums: scratch, adding: true)
+        fc2.run(residual, quantized: quantized.pointer, scales: scales.pointer, input: hidden, rows: rows, sums: scratch,
+                adding: true)
+    }
+
+    /// q[rows, in] and scales[rows] from x[rows, in], per row, the outlier channels left out (zero
+    /// in q, not in the scale).
+    func quantize(_ q: UnsafeMutablePointer<Int8>, scales: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int,
+                  workers: Int? = nil) {
+        let K = inFeatures, workers = workers ?? threads
+        guard !outliers.isEmpty else {
+            return quantizeRows(q, scales: scales, x, rows: rows, columns: K, workers: workers)
+        }
+        // A few rows at a time through a copy with those channels zero.
+        inChunks(rows, workers: workers, minimum: max(1, 16384 / max(1, K))) { chunk in
+            let step = 8, rest = UnsafeMutablePointer<Float>.allocate(capacity: step * K)
+            defer { rest.deallocate() }
+            for r in stride(from: chunk.lowerBound, to: chunk.upperBound, by: step) {
+                let n = min(step, chunk.upperBound - r)
+                rest.update(from: x + r * K, count: n * K)
+                for i in 0..<n { for j in outliers { rest[i * K + j] = 0 } }
+                quantizeRows(q + r * K, scales: scales + r, rest, rows: n, columns: K)
+            }
+        }
+    }
+
+    /// y[rows, out] += x[:, outliers] · their weights: the outlier channels' share, in fp32.
+    private func addOutliers(_ y: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>, rows: Range<Int>) {
+        let N = outFeatures
+        outlierWeights.withUnsafeBufferPointer { w in
+            guard let w = w.baseAddress else { return }
+            for r in rows {
+                for (o, j) in outliers.enumerated() {
+                    let xv = x[r * inFeatures + j]
+                    let wo = w + o * N, yr = y + r * N
+                    var c = 0
+                    while c + 16 <= N { store16(load16(yr + c) + xv * load16(wo + c), yr + c); c += 16 }
+                    while c < N { yr[c] += xv * wo[c]; c += 1 }
+                }
+            }
+        }
     }
 
     /// Quantizes x, multiplies into `sums` (int32, in memory of [rows, out] floats), then writes
@@ -170,47 +234,57 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
     private func run(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int, sums: UnsafeMutablePointer<Float>,
                      adding: Bool, after: (Range<Int>) -> Void = { _ in }) {
         guard rows > 0 else { return }
-        let quantized = int8Scratch.borrow(rows * inFeatures), scales = floatScratch.borrow(rows)
-        defer { int8Scratch.giveBack(quantized); floatScratch.giveBack(scales) }
-        quantizeRows(quantized.pointer, scales: scales.pointer, x, rows: rows, columns: inFeatures, workers: threads)
-        run(y, quantized: quantized.pointer, scales: scales.pointer, rows: rows, sums: sums, adding: adding, after: after)
+        let quantized = context.int8.borrow(rows * inFeatures), scales = context.float.borrow(rows)
+        defer { context.int8.giveBack(quantized); context.float.giveBack(scales) }
+        quantize(quantized.pointer, scales: scales.pointer, x, rows: rows)
+        run(y, quantized: quantized.pointer, scales: scales.pointer, input: x, rows: rows, sums: sums, adding: adding, after: after)
     }
 
-    /// `run` from activations already quantized: xq[rows, in], xScales[rows].
+    /// `run` from activations already quantized: xq[rows, in], xScales[rows], from `input` (read
+    /// for the outlier channels only; the memory may be overwritten meanwhile elsewhere).
     private func run(_ y: UnsafeMutablePointer<Float>, quantized xq: UnsafePointer<Int8>, scales xScales: UnsafePointer<Float>,
-                     rows: Int, sums: UnsafeMutablePointer<Float>, adding: Bool, after: (Range<Int>) -> Void = { _ in }) {
+                     input: UnsafePointer<Float>, rows: Int, sums: UnsafeMutablePointer<Float>, adding: Bool,
+                     after: (Range<Int>) -> Void = { _ in }) {
         // The int32 sums go where floats will (y's own memory unless adding): each is read once,
         // before its float is written.
         let count = rows * outFeatures
         let acc = UnsafeMutableRawPointer(sums).bindMemory(to: Int32.self, capacity: count)
         defer { _ = UnsafeMutableRawPointer(sums).bindMemory(to: Float.self, capacity: count) }
+        func finish(_ r: Range<Int>) {
+            if !outliers.isEmpty { addOutliers(y, input: input, rows: r) }
+            after(r)
+        }
         if accumulate(acc, xq, rows: rows) {
             return dequantize(y, UnsafePointer(acc), rowScales: xScales, columnScales: weightScales, bias: bias,
-                              rows: rows, columns: outFeatures, adding: adding, workers: threads, after: after)
+                              rows: rows, columns: outFeatures, adding: adding, workers: threads, after: finish)
         }
-        // oneDNN refused the row count (never seen): fp32 on the dequantized input.
+        // oneDNN refused the row count (never seen): fp32 on the dequantized input (its outlier
+        // channels zero, their share added after).
         _ = UnsafeMutableRawPointer(sums).bindMemory(to: Float.self, capacity: count)
         let x = UnsafeMutablePointer<Float>.allocate(capacity: rows * inFeatures)
         defer { x.deallocate() }
-        for r in 0..<rows { for i in 0..<inFeatures { x[r * inFeatures + i] = Float(xq[r * inFeatures + i]) * xScales[r] } }
+        dequantizeRows(x, xq, scales: xScales, rows: rows, columns: inFeatures)
         let out = adding ? sums : y
         linear(out, x, fp32Weight, bias, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         if adding { add(y, out, count: count, workers: threads) }
-        after(0..<rows)
+        finish(0..<rows)
     }
 
     /// `run` to bf16: out = bf16(xq · qᵀ scaled back), the int32 sums in `sums` meanwhile.
     private func run(_ out: UnsafeMutablePointer<UInt16>, quantized xq: UnsafePointer<Int8>, scales xScales: UnsafePointer<Float>,
-                     rows: Int, sums: UnsafeMutablePointer<Float>) {
+                     input: UnsafePointer<Float>, rows: Int, sums: UnsafeMutablePointer<Float>) {
         let count = rows * outFeatures
-        let acc = UnsafeMutableRawPointer(sums).bindMemory(to: Int32.self, capacity: count)
-        defer { _ = UnsafeMutableRawPointer(sums).bindMemory(to: Float.self, capacity: count) }
-        if accumulate(acc, xq, rows: rows) {
-            return dequantize(out, UnsafePointer(acc), rowScales: xScales, columnScales: weightScales, bias: bias,
-                              rows: rows, columns: outFeatures, workers: threads)
+        if outliers.isEmpty {
+            let acc = UnsafeMutableRawPointer(sums).bindMemory(to: Int32.self, capacity: count)
+            defer { _ = UnsafeMutableRawPointer(sums).bindMemory(to: Float.self, capacity: count) }
+            if accumulate(acc, xq, rows: rows) {
+                return dequantize(out, UnsafePointer(acc), rowScales: xScales, columnScales: weightScales, bias: bias,
+                                  rows: rows, columns: outFeatures, workers: threads)
+            }
         }
+        // fp32 first (the outlier channels' share added there, or oneDNN refused), then rounded.
         _ = UnsafeMutableRawPointer(sums).bindMemory(to: Float.self, capacity: count)
-        run(sums, quantized: xq, scales: xScales, rows: rows, sums: sums, adding: false)  // the fp32 fallback
+        run(sums, quantized: xq, scales: xScales, input: input, rows: rows, sums: sums, adding: false)
         convertToBFloat16(out, sums, count: count, workers: threads)
     }
 
@@ -229,7 +303,7 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
             return true
         } catch {
             // Unreachable with the descriptors created above.
-            warnOnce("\(error): an int8 matmul of \(rows) x \(inFeatures) -> \(outFeatures) runs in fp32")
+            context.warnings.once("\(error): an int8 matmul of \(rows) x \(inFeatures) -> \(outFeatures) runs in fp32")
             return false
         }
     }
@@ -239,7 +313,7 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
         primitives.primitive(rows: rows) {
             try Int8Primitive(engine, rows: rows, inFeatures, outFeatures, weights: weightDescriptor)
         } refused: {
-            warnOnce("oneDNN refused an int8 matmul of \(rows) x \(inFeatures) -> \(outFeatures); that shape runs in fp32")
+            context.warnings.once("oneDNN refused an int8 matmul of \(rows) x \(inFeatures) -> \(outFeatures); that shape runs in fp32")
         }
     }
 }
@@ -265,7 +339,3 @@ private final class Int8Primitive: @unchecked Sendable {
         weightDescriptor = chosen
     }
 }
-
-/// int8 activations and their per-row scales, shared by the int8 layers.
-let int8Scratch = ScratchPool<Int8>()
-let floatScratch = ScratchPool<Float>()

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A linear layer y = x · wᵀ + b. This is the seam where another backend (oneDNN bf16, int8) can
 /// slot in: the encoders only ever see `LinearKernel`, built once per weight at load time.
 public protocol LinearKernel: Sendable {
@@ -54,32 +56,59 @@ public struct SgemmLinear: LinearKernel, @unchecked Sendable {
     public let bias: UnsafePointer<Float>?  // [out]
     public let inFeatures: Int
     public let outFeatures: Int
+    /// Cores one product is spread over (`linear`).
+    public let threads: Int
 
-    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, inFeatures: Int, outFeatures: Int) {
+    public init(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, inFeatures: Int, outFeatures: Int,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.weight = weight
         self.bias = bias
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
+        self.threads = max(1, threads)
     }
 
     public func apply(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int) {
-        linear(y, x, weight, bias, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+        linear(y, x, weight, bias, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, threads: threads)
     }
 }
 
-/// y[rows, out] = x[rows, in] · w[out, in]ᵀ + b[out]
+/// y[rows, out] = x[rows, in] · w[out, in]ᵀ + b[out], spread over `threads` cores: tall products
+/// (image tokens) split by rows, short ones (a batch of captions: tens of rows) by output columns,
+/// each part one single-threaded sgemm (the parts write disjoint memory).
 public func linear(
     _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
     _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?,
-    rows: Int, inFeatures: Int, outFeatures: Int
+    rows: Int, inFeatures K: Int, outFeatures N: Int, threads: Int = 1
 ) {
     guard rows > 0 else { return }
+    let byRows = rows >= 64 * threads
+    let parts = max(1, min(threads, byRows ? rows / 32 : N / 64))
+    inParallel(workers: parts) { p in
+        if byRows {
+            let r = (rows * p / parts)..<(rows * (p + 1) / parts)
+            linearPart(y + r.lowerBound * N, x + r.lowerBound * K, w, b, rows: r.count, columns: 0..<N, K: K, N: N)
+        } else {
+            // Column blocks of 16, so that each part's stores stay whole vectors.
+            let c = (N / 16 * p / parts * 16)..<(p == parts - 1 ? N : N / 16 * (p + 1) / parts * 16)
+            linearPart(y, x, w, b, rows: rows, columns: c, K: K, N: N)
+        }
+    }
+}
+
+/// y[rows, columns] of `linear` (y and x at their first row, row strides N and K).
+private func linearPart(
+    _ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>?,
+    rows: Int, columns: Range<Int>, K: Int, N: Int
+) {
+    guard rows > 0, !columns.isEmpty else { return }
+    let c0 = columns.lowerBound
     if let b {
         // Seed y with the bias so BLAS adds the product to it in the same pass (beta = 1).
-        for r in 0..<rows { (y + r * outFeatures).update(from: b, count: outFeatures) }
+        for r in 0..<rows { (y + r * N + c0).update(from: b + c0, count: columns.count) }
     }
-    gemm(y, x, w, transposeB: true, beta: b == nil ? 0 : 1,
-         m: rows, n: outFeatures, k: inFeatures, lda: inFeatures, ldb: inFeatures, ldc: outFeatures)
+    gemm(y + c0, x, w + c0 * K, transposeB: true, beta: b == nil ? 0 : 1,
+         m: rows, n: columns.count, k: K, lda: K, ldb: K, ldc: N)
 }
 
 public func linearReference(

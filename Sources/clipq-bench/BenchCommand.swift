@@ -123,7 +123,7 @@ struct InProcessBenchCommand: ParsableCommand {
         // Mapped weights stay readable after the files are unlinked.
         defer { if let temporary { try? FileManager.default.removeItem(at: temporary) } }
 
-        say("clipq-bench in-process: \(name), OpenBLAS \(threads) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) core(s)")
+        say("clipq-bench in-process: \(name), \(threads) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) core(s)")
         say("  (figures are noisy on a shared machine: compare the ratios within this run)")
         let report = BenchReport([("model", .string(name)), ("threads", .number(Double(threads)))])
         var oneImage: StageBench.OneImage?
@@ -146,9 +146,12 @@ struct InProcessBenchCommand: ParsableCommand {
         let p = precision.rawValue
         resetPeakMemory()
         var t = ContinuousClock.now
-        let clip = try CLIPModel.load(directory: dir, maxImagesPerPass: imagesPerPass, threads: threads,
-                                      makeLinear: precision.linearFactory)
+        // As the worker loads it (int8's outlier channels and per-tower precision; no weights cache).
+        let clip = try CLIPModel.load(directory: dir, precision: precision, weightsCache: .off, maxImagesPerPass: imagesPerPass,
+                                      threads: threads)
         let loadSeconds = elapsed(since: t)
+        report.record("precision", p, "\(clip.precisionChoice); oneDNN \(oneDNNInstructionSet)",
+                      [("precision", .string(p)), ("runs", .string(clip.precisionChoice)), ("onednn_isa", .string(oneDNNInstructionSet))])
         let vision = clip.config.vision, text = clip.config.text
         let gflopPerImage = flop(vision.tower, tokens: vision.positions,
                                  extra: 2.0 * Double(vision.positions - 1) * Double(vision.patchFeatures)

@@ -14,7 +14,7 @@ final class PipelineBench {
     private var serial = 0
 
     init(model: ModelOptions, cache: PreparationCache?, bulkPrefetch: Int = 8) throws {
-        let (embedder, _, _) = try model.loadedEmbedder()
+        let embedder = try model.loadedEmbedder().embedder
         transport = InMemoryTransport(prefetch: 64, bulkPrefetch: bulkPrefetch)
         var settings = WorkerSettings(modelName: model.directory.lastPathComponent)
         settings.imageBatch.maxBatch = model.maxBatch

@@ -4,6 +4,7 @@ import ClipPipeline
 import ClipImage
 import ClipModel
 import ClipSchema
+import ClipTensor
 import ClipText
 import ClipWorker
 import Foundation

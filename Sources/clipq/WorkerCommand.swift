@@ -88,23 +88,24 @@ struct WorkerCommand: ParsableCommand {
         let log = Logger(label: "clipq.worker") { _ in
             JSONLogHandler(level: Logger.Level(rawValue: logLevel) ?? .info, metadata: ["worker": .string(Worker.defaultID)])
         }
-        sendWarnings { log.warning("\($0)", metadata: ["event": "warning"]) }  // the model's, e.g. a bf16 fallback
-        let (embedder, precision, weights) = try model.loadedEmbedder()
+        // The model's warnings (e.g. a bf16 fallback) go to the JSON log.
+        let loaded = try model.loadedEmbedder(warnings: Warnings { log.warning("\($0)", metadata: ["event": "warning"]) })
         let topology = topology.topology(requestQueue: broker.queue, bulkQueue: broker.bulkQueue)
         let amqp = try broker.settings(connectionName: "clipq worker \(Worker.defaultID)")
         let link = BrokerLink(BrokerLink.Configuration(
             settings: amqp, topology: topology, prefetch: prefetch, bulkPrefetch: bulkPrefetch, lanes: try servedLanes))
         var settings = WorkerSettings(topology: topology, modelName: model.directory.lastPathComponent)
         settings.version = clipqVersion
-        settings.precision = precision.rawValue
+        settings.precision = loaded.precision.rawValue
         settings.limits = RequestLimits(maxBodyBytes: maxBodyBytes, maxRows: maxRows)
         settings.imageBatch = BatchPolicy(maxBatch: model.maxBatch, maxWait: .milliseconds(maxWaitMs))
         settings.textBatch = BatchPolicy(maxBatch: max(model.maxBatch, 64), maxWait: .milliseconds(maxWaitMs))
         settings.ingestThreads = ingestThreads
         let (metrics, registry) = WorkerMetrics.prometheus()
-        let cache = try embeddingCache(precision: precision.rawValue)
+        let cache = try embeddingCache(precision: loaded.precisionChoice)
         let worker = try Worker(
-            settings: settings, transport: link, encoder: embedder.encoder, preparer: embedder.preparer, cache: cache, metrics: metrics,
+            settings: settings, transport: link, encoder: loaded.embedder.encoder, preparer: loaded.embedder.preparer, cache: cache,
+            metrics: metrics,
             onEvent: { log.log($0) })
         let port = httpPort ?? (env("CLIPQ_HTTP_PORT") ?? env("CLIPQ_HEALTH_PORT")).flatMap { UInt16($0) }
         let http = try port.map { port in
@@ -126,7 +127,8 @@ struct WorkerCommand: ParsableCommand {
             "lanes": .string(try servedLanes.map(\.rawValue).joined(separator: ",")), "version": .string(clipqVersion),
         ]
         if let http { started["http_port"] = .stringConvertible(Int(http.port)) }
-        if let weights { started["weights"] = .string(weights) }
+        if let weights = loaded.weights { started["weights"] = .string(weights) }
+        started["precision"] = .string(loaded.precisionChoice)
         started["cache"] = .string(cacheDescription)  // bf16/int8: converted, or mapped from the cache
         log.info("started", metadata: started)
         worker.start()

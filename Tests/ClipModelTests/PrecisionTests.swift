@@ -12,11 +12,29 @@ final class PrecisionTests: XCTestCase {
         XCTAssertTrue(Precision.fp32.available == (.fp32, nil))
     }
 
-    func testInt8IsAvailableExactlyWhereTheCPUHasVNNI() {
+    /// int8 runs wherever oneDNN has int8 kernels (AVX2 and up), VNNI or not.
+    func testInt8IsAvailableWhereOneDNNHasInt8Kernels() {
         let (precision, note) = Precision.int8.available
-        XCTAssertEqual(precision, cpuHasVNNI ? .int8 : .fp32)
+        XCTAssertEqual(precision, cpuRunsInt8 ? .int8 : .fp32)
         // Without bf16, int8 runs but its attention products stay fp32, which it says.
-        XCTAssertEqual(note == nil, cpuHasVNNI && cpuHasBFloat16)
+        XCTAssertEqual(note == nil, cpuRunsInt8 && cpuHasBFloat16)
+    }
+
+    /// auto's rule on this CPU's (or the capped) instruction set; `ISACapTests` runs it under caps.
+    func testAutoPicksByTheInstructionSet() {
+        let (precision, reason) = Precision.automatic
+        let want: Precision = cpuHasVNNI ? .int8 : cpuHasBFloat16 ? .bf16 : .fp32
+        XCTAssertEqual(precision, want)
+        XCTAssertTrue(reason.hasPrefix("auto: \(want.rawValue) (oneDNN \(oneDNNInstructionSet)"), reason)
+        XCTAssertTrue(Precision.auto.available == (want, reason))
+        XCTAssertEqual(Precision(rawValue: "auto"), .auto)
+    }
+
+    func testAModelLoadedWithAutoSaysWhatItChose() throws {
+        let model = try CLIPModel.load(directory: Fixture.directory, precision: .auto, weightsCache: .off)
+        XCTAssertEqual(model.precisionChoice, Precision.automatic.reason)
+        let int8 = try CLIPModel.load(directory: Fixture.directory, precision: .int8, weightsCache: .off)
+        XCTAssertEqual(int8.precisionChoice, (["int8", Precision.int8.towers.note].compactMap { $0 }).joined(separator: "; "))
     }
 
     /// bf16 and int8 models let go of the fp32 weights they converted (resident memory); those
@@ -41,10 +59,19 @@ final class PrecisionTests: XCTestCase {
                         channels: 3, size: 336, minimumCosine: 0.999)
     }
 
+    /// 0.999 with VNNI; without it (7-bit weights) images hold 0.998 and the text tower is fp32.
     func testInt8EmbeddingsAreWithinCosine0999OfFP32() throws {
         let reference = try Fixture.reference()
         try assertClose(.int8, directory: Fixture.directory, reference.token_ids, images: reference.image_count,
-                        channels: 3, size: 336, minimumCosine: 0.999)
+                        channels: 3, size: 336, minimumCosine: int8MinimumCosine)
+    }
+
+    func testWithoutVNNIInt8RunsTheImageTowerInInt8AndTheTextTowerInFP32() {
+        let towers = Precision.int8.towers
+        XCTAssertEqual(towers.vision, .int8)
+        XCTAssertEqual(towers.text, cpuHasVNNI ? .int8 : .fp32)
+        XCTAssertEqual(towers.note == nil, cpuHasVNNI)
+        XCTAssertTrue(Precision.bf16.towers == (.bf16, .bf16, nil))
     }
 }
 
@@ -55,18 +82,20 @@ func assertClose(_ precision: Precision, directory: URL, _ tokenIDs: [[Int]], im
                  minimumCosine: Double, file: StaticString = #filePath, line: UInt = #line) throws -> (image: Double, text: Double) {
     let fp32 = try CLIPModel.load(directory: directory)
     let runs = precision.available.precision
-    let other = try CLIPModel.load(directory: directory, makeLinear: runs.linearFactory)
+    let other = try CLIPModel.load(directory: directory, precision: runs, weightsCache: .off)
+    let towers = runs.towers
     let pixels = Fixture.pixels(count: images, channels: channels, size: size)
-    let pairs = [("image", try fp32.encodeImages(pixels: pixels, count: images), try other.encodeImages(pixels: pixels, count: images)),
-                 ("text", try fp32.encodeTexts(tokenIDs: tokenIDs), try other.encodeTexts(tokenIDs: tokenIDs))]
+    let pairs = [("image", towers.vision, try fp32.encodeImages(pixels: pixels, count: images),
+                  try other.encodeImages(pixels: pixels, count: images)),
+                 ("text", towers.text, try fp32.encodeTexts(tokenIDs: tokenIDs), try other.encodeTexts(tokenIDs: tokenIDs))]
     var lowest: [Double] = []
-    for (what, want, got) in pairs {
+    for (what, runs, want, got) in pairs {
         XCTAssertEqual(got.count, want.count, file: file, line: line)
         var low = 1.0
         for (i, (g, w)) in zip(got, want).enumerated() {
             let cosine = cosineSimilarity(g, w)
             low = min(low, cosine)
-            print("\(precision.rawValue) \(what) \(i): cosine \(cosine) to fp32")
+            print("\(precision.rawValue) \(what) \(i) (runs \(runs)): cosine \(cosine) to fp32")
             XCTAssertGreaterThanOrEqual(cosine, minimumCosine, "\(what) \(i)", file: file, line: line)
             if runs != .fp32 { XCTAssertLessThan(cosine, 1, "\(what) \(i): \(runs) gave fp32's exact result", file: file, line: line) }
         }
@@ -81,3 +110,8 @@ func cosineSimilarity(_ a: [Float], _ b: [Float]) -> Double {
     for (x, y) in zip(a, b) { dot += Double(x) * Double(y); aa += Double(x) * Double(x); bb += Double(y) * Double(y) }
     return dot / (aa.squareRoot() * bb.squareRoot())
 }
+
+/// What int8 promises against fp32 here: 0.999 with VNNI; without it the weights keep 7 bits and
+/// the image tower measured 0.9982-0.9992 on the stress models and 0.9990 on tiny-clip (Zen 1), the
+/// text tower runs in fp32 (`Precision.towers`).
+var int8MinimumCosine: Double { cpuHasVNNI ? 0.999 : 0.998 }

@@ -69,7 +69,7 @@ final class Int8Tests: XCTestCase {
     /// (the load-time one, new ones, evicted and made again); the fp32 output equals the naive
     /// int8 layer's, and is within quantization error of the fp32 layer.
     func testLinearMatchesTheNaiveKernelExactlyOnEachRowCount() throws {
-        guard cpuHasVNNI else { throw XCTSkip("no VNNI: models do not use int8 here (Precision.int8.available)") }
+        guard cpuRunsInt8 else { throw XCTSkip("oneDNN has no int8 kernels below AVX2 (Precision.int8.available)") }
         let inF = 72, outF = 40
         let w = random(outF * inF), b = random(outF)
         // The kernel reads weight and bias where they lie for as long as it lives (as the model's mapping).
@@ -78,7 +78,7 @@ final class Int8Tests: XCTestCase {
         wp.update(from: w, count: w.count)
         bp.update(from: b, count: b.count)
         var wq = [Int8](repeating: 0, count: w.count), ws = [Float](repeating: 0, count: outF)
-        quantizeRowsReference(&wq, scales: &ws, w, rows: outF, columns: inF)
+        quantizeRowsReference(&wq, scales: &ws, w, rows: outF, columns: inF, limit: int8WeightLimit)
         for bias in [b, nil] as [[Float]?] {
             let kernel = try Int8Linear(weight: wp, bias: bias == nil ? nil : UnsafePointer(bp), inFeatures: inF,
                                         outFeatures: outF, rows: 16, threads: 2)
@@ -117,7 +117,7 @@ final class Int8Tests: XCTestCase {
     /// The fused epilogues (activation, residual add) give what the plain layer then the separate
     /// pass give.
     func testFusedActivationAndResidualEqualThePlainLayerThenThePass() throws {
-        guard cpuHasVNNI else { throw XCTSkip("no VNNI") }
+        guard cpuRunsInt8 else { throw XCTSkip("no int8 kernels below AVX2") }
         let inF = 40, outF = 72
         let w = random(outF * inF), b = random(outF)
         let wp = UnsafeMutablePointer<Float>.allocate(capacity: w.count), bp = UnsafeMutablePointer<Float>.allocate(capacity: b.count)
@@ -145,7 +145,7 @@ final class Int8Tests: XCTestCase {
     }
 
     func testLayersSharingAnInputGiveWhatEachGivesAlone() throws {
-        guard cpuHasVNNI else { throw XCTSkip("no VNNI") }
+        guard cpuRunsInt8 else { throw XCTSkip("no int8 kernels below AVX2") }
         let inF = 24, rows = 5
         let weights = (0..<3).map { _ in random(16 * inF) }, x = random(rows * inF)
         let pointers = weights.map { a -> UnsafeMutablePointer<Float> in
@@ -173,7 +173,7 @@ final class Int8Tests: XCTestCase {
     /// The fused MLP (fc1's activations quantized for fc2 in cache) against the two layers one
     /// after the other through the protocol: the same bits.
     func testFeedForwardEqualsTheTwoLayersInTurn() throws {
-        guard cpuHasVNNI else { throw XCTSkip("no VNNI") }
+        guard cpuRunsInt8 else { throw XCTSkip("no int8 kernels below AVX2") }
         let D = 24, I = 40
         let w1 = random(I * D), b1 = random(I), w2 = random(D * I), b2 = random(D)
         let pointers = [w1, b1, w2, b2].map { a -> UnsafeMutablePointer<Float> in
@@ -200,7 +200,7 @@ final class Int8Tests: XCTestCase {
     /// A kernel given another's converted parts (as a cache file gives them back) runs on them in
     /// place, with the same results; parts that do not fit are ignored and the weight quantized.
     func testAKernelRunsOnCachedPartsThatFitAndIgnoresOthers() throws {
-        guard cpuHasVNNI else { throw XCTSkip("no VNNI") }
+        guard cpuRunsInt8 else { throw XCTSkip("no int8 kernels below AVX2") }
         let inF = 40, outF = 24, rows = 5
         let w = random(outF * inF), b = random(outF), x = random(rows * inF)
         let wp = UnsafeMutablePointer<Float>.allocate(capacity: w.count), bp = UnsafeMutablePointer<Float>.allocate(capacity: b.count)
@@ -228,9 +228,10 @@ final class Int8Tests: XCTestCase {
     }
 
     func testLargeInputsDoNotOverflowTheSums() throws {
-        guard cpuHasVNNI else { throw XCTSkip("no VNNI") }
-        // Every product at +-127 x 127 over K = 4096 (the ViT-L MLP's fc2): |sum| = 66 M, far from
-        // 2^31, but past what 16-bit intermediate sums (non-VNNI int8 kernels) could hold.
+        guard cpuRunsInt8 else { throw XCTSkip("no int8 kernels below AVX2") }
+        // Every product at +-127 x the weight limit over K = 4096 (the ViT-L MLP's fc2): |sum| up to
+        // 66 M, far from 2^31. Without VNNI, oneDNN sums pairs of u8 (the s8 source shifted by 128:
+        // 255 here) x s8 products in 16 bits with saturation: exact only with 7-bit weights.
         let inF = 4096, outF = 16, rows = 3
         let wp = UnsafeMutablePointer<Float>.allocate(capacity: inF * outF)
         defer { wp.deallocate() }
@@ -240,7 +241,56 @@ final class Int8Tests: XCTestCase {
         var got = [Int32](repeating: 0, count: rows * outF)
         XCTAssertTrue(kernel.accumulate(&got, xq, rows: rows))
         for r in 0..<rows {
-            for o in 0..<outF { XCTAssertEqual(got[r * outF + o], (o % 2 == 0 ? 1 : -1) * 127 * 127 * Int32(inF)) }
+            for o in 0..<outF {
+                XCTAssertEqual(got[r * outF + o], (o % 2 == 0 ? 1 : -1) * 127 * Int32(int8WeightLimit) * Int32(inF))
+            }
         }
+    }
+
+    /// 7-bit weights exactly where oneDNN's int8 kernels lack the dot-product instructions.
+    func testWeightsKeepSevenBitsWithoutVNNI() {
+        XCTAssertEqual(int8WeightLimit, cpuHasVNNI ? 127 : 63)
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        if cpuRunsInt8 { XCTAssertTrue(cpuinfo.contains(" avx2")) }
+    }
+
+    /// Outlier channels: left out of the int8 product (they set no scale) and multiplied in fp32;
+    /// the layer alone, sharing its input, and as the MLP's first layer.
+    func testOutlierChannelsAreMultipliedInFP32BesideTheInt8Product() throws {
+        guard cpuRunsInt8 else { throw XCTSkip("no int8 kernels below AVX2") }
+        let inF = 72, outF = 40, rows = 9, outliers = [3, 50]
+        let w = random(outF * inF), b = random(outF)
+        var x = random(rows * inF)
+        for r in 0..<rows { for j in outliers { x[r * inF + j] *= 60 } }
+        let wp = UnsafeMutablePointer<Float>.allocate(capacity: w.count), bp = UnsafeMutablePointer<Float>.allocate(capacity: b.count)
+        defer { wp.deallocate(); bp.deallocate() }
+        wp.update(from: w, count: w.count)
+        bp.update(from: b, count: b.count)
+        // The naive int8 layer on the other channels, plus the outliers' exact share.
+        var xRest = x, wRest = w
+        for r in 0..<rows { for j in outliers { xRest[r * inF + j] = 0 } }
+        for o in 0..<outF { for j in outliers { wRest[o * inF + j] = 0 } }
+        var want = [Float](repeating: 0, count: rows * outF)
+        int8LinearReference(&want, xRest, wRest, b, rows: rows, inFeatures: inF, outFeatures: outF)
+        for r in 0..<rows {
+            for o in 0..<outF { for j in outliers { want[r * outF + o] += x[r * inF + j] * w[o * inF + j] } }
+        }
+        let kernel = try Int8Linear(weight: wp, bias: UnsafePointer(bp), inFeatures: inF, outFeatures: outF, outliers: outliers,
+                                    rows: rows, threads: 2)
+        var got = [Float](repeating: .nan, count: rows * outF)
+        kernel.apply(&got, x, rows: rows)
+        for i in 0..<got.count { XCTAssertEqual(got[i], want[i], accuracy: 1e-3 * max(1, abs(want[i])), "\(i)") }
+        // Closer to fp32 than without the outlier channels.
+        var exact = want, plainOut = want
+        linearReference(&exact, x, w, b, rows: rows, inFeatures: inF, outFeatures: outF)
+        let plain = try Int8Linear(weight: wp, bias: UnsafePointer(bp), inFeatures: inF, outFeatures: outF, rows: rows, threads: 2)
+        plain.apply(&plainOut, x, rows: rows)
+        let error = { (y: [Float]) in zip(y, exact).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +) }
+        XCTAssertLessThan(error(got) * 10, error(plainOut))
+        // Sharing the input (q, k, v): the same values.
+        let shared = UnsafeMutablePointer<Float>.allocate(capacity: rows * outF)
+        defer { shared.deallocate() }
+        Int8Linear.apply([(kernel, shared)], sharing: x, rows: rows)
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: shared, count: rows * outF)), got)
     }
 }

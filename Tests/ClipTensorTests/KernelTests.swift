@@ -216,16 +216,36 @@ final class ParallelTests: XCTestCase {
         }
     }
 
-    func testInParallelRunsEveryWorkerAndRestoresBLASThreads() {
-        blasThreadCount = 2
+    /// Every worker runs, and OpenBLAS stays single-threaded throughout: nothing process-wide
+    /// changes while two encodes run at once.
+    func testInParallelRunsEveryWorkerAndLeavesOpenBLASAlone() {
+        var c: Float = 0, one: Float = 1
+        gemm(&c, &one, &one, transposeB: false, m: 1, n: 1, k: 1, lda: 1, ldb: 1, ldc: 1)
+        XCTAssertEqual(blasThreads, 1)
         let seen = UnsafeMutablePointer<Int>.allocate(capacity: 2)
         seen.initialize(repeating: 0, count: 2)
         inParallel(workers: 2) { w in
             seen[w] = 1
-            XCTAssertEqual(blasThreadCount, 1)
+            XCTAssertEqual(blasThreads, 1)
         }
         XCTAssertEqual([seen[0], seen[1]], [1, 1])
-        XCTAssertEqual(blasThreadCount, 2)
+        XCTAssertEqual(blasThreads, 1)
         seen.deallocate()
+    }
+
+    /// The products split by rows (tall) and by column blocks (short, N not a multiple of 16)
+    /// equal the naive kernel's.
+    func testLinearSplitOverThreadsMatchesTheReference() {
+        var rng = SplitMix(seed: 5)
+        for (rows, K, N) in [(300, 24, 40), (7, 24, 200), (1, 8, 130), (129, 16, 16)] {
+            let x = (0..<(rows * K)).map { _ in rng.normal() }, w = (0..<(N * K)).map { _ in rng.normal() }
+            let b = (0..<N).map { _ in rng.normal() }
+            for threads in [1, 2, 3] {
+                var got = [Float](repeating: .nan, count: rows * N), want = got
+                linear(&got, x, w, b, rows: rows, inFeatures: K, outFeatures: N, threads: threads)
+                linearReference(&want, x, w, b, rows: rows, inFeatures: K, outFeatures: N)
+                for i in 0..<got.count { XCTAssertEqual(got[i], want[i], accuracy: 1e-4, "\(rows)x\(K)x\(N) on \(threads): \(i)") }
+            }
+        }
     }
 }
