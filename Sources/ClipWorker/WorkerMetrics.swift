@@ -46,8 +46,11 @@ public final class WorkerMetrics: @unchecked Sendable {
     private var pendingDeadLetters: [DeliveryID: ErrorCode] = [:]
     private var everConnected = false
 
+    private let factory: any MetricsFactory
+
     /// Every series is made here, so that `/metrics` shows zeros (not gaps) before the first event.
     public init(factory: any MetricsFactory) {
+        self.factory = factory
         func counter(_ name: String, _ labels: [(String, String)] = []) -> Counter {
             Counter(label: name, dimensions: labels, factory: factory)
         }
@@ -93,6 +96,13 @@ public final class WorkerMetrics: @unchecked Sendable {
 
     /// Metrics that go nowhere (in-process tools, tests of other things).
     public static var disabled: WorkerMetrics { WorkerMetrics(factory: NOOPMetricsHandler.instance) }
+
+    /// What this worker runs, as a constant series (`clipq_worker_info{version,model,precision} 1`)
+    /// that dashboards join on.
+    public func describe(version: String, model: String, precision: String) {
+        Meter(label: "clipq_worker_info", dimensions: [("version", version), ("model", model), ("precision", precision)], factory: factory)
+            .set(1)
+    }
 
     // MARK: - What the pipeline reports
 

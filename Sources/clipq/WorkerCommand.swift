@@ -102,6 +102,7 @@ struct WorkerCommand: ParsableCommand {
         settings.textBatch = BatchPolicy(maxBatch: max(model.maxBatch, 64), maxWait: .milliseconds(maxWaitMs))
         settings.ingestThreads = ingestThreads
         let (metrics, registry) = WorkerMetrics.prometheus()
+        metrics.describe(version: clipqVersion, model: model.directory.lastPathComponent, precision: loaded.precisionChoice)
         let cache = try embeddingCache(precision: loaded.precisionChoice)
         let worker = try Worker(
             settings: settings, transport: link, encoder: loaded.embedder.encoder, preparer: loaded.embedder.preparer, cache: cache,
