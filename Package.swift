@@ -106,22 +106,22 @@ let package = Package(
 
         // Real peers for tests: a private RabbitMQ broker, a private Redis, an HTTP server on loopback, the tiny model.
         .target(name: "ClipTestSupport", path: "Tests/Support"),
-        .target(name: "ClipModelTestSupport", dependencies: ["ClipPipeline"], path: "Tests/ModelSupport"),
+        .target(name: "ClipModelTestSupport", dependencies: ["ClipPipeline", "ClipTestSupport"], path: "Tests/ModelSupport"),
 
-        .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CDNNL", "CTurboJPEG", "CSPNG", "CWebP", "CCurl", "CRabbitMQ"]),
-        .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema"]),
-        .testTarget(name: "ClipTextTests", dependencies: ["ClipText"]),
+        .testTarget(name: "CShimTests", dependencies: ["CBLAS", "CDNNL", "CTurboJPEG", "CSPNG", "CWebP", "CCurl", "CRabbitMQ", "ClipTestSupport"]),
+        .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema", "ClipTestSupport"]),
+        .testTarget(name: "ClipTextTests", dependencies: ["ClipText", "ClipTestSupport"]),
         .testTarget(name: "ClipBatchTests", dependencies: ["ClipBatch"]),
         .testTarget(name: "ClipPipelineTests", dependencies: ["ClipPipeline", "ClipModelTestSupport", "ClipTestSupport"]),
         .testTarget(
             name: "ClipWorkerTests",
             dependencies: ["ClipWorker", "ClipTestSupport", "ClipModelTestSupport", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "ClipJobsTests", dependencies: ["ClipJobs"]),
+        .testTarget(name: "ClipJobsTests", dependencies: ["ClipJobs", "ClipTestSupport"]),
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executables (the dependencies make `swift test` build them first).
         .testTarget(name: "ClipqTests", dependencies: ["clipq", "clipq-bench", "ClipFixtures", "ClipTestSupport", "ClipModelTestSupport", "ClipAMQP", "ClipSchema", "ClipWorker", "ClipClient", "ClipJobs", "ClipImage"]),
         .testTarget(name: "ClipImageTests", dependencies: ["ClipImage", "ClipTestSupport"]),
         .testTarget(name: "ClipTensorTests", dependencies: ["ClipTensor"]),
-        .testTarget(name: "ClipModelTests", dependencies: ["ClipModel", "ClipTensor", "ClipFixtures"]),
+        .testTarget(name: "ClipModelTests", dependencies: ["ClipModel", "ClipTensor", "ClipFixtures", "ClipTestSupport"]),
     ]
 )

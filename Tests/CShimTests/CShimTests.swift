@@ -6,13 +6,13 @@ import CSPNG
 import CTurboJPEG
 import CWebP
 import CDNNL
+import ClipTestSupport
 import Foundation
 import XCTest
 
 /// An image of Tests/Fixtures/images/inputs.
 private func fixtureImage(_ name: String) throws -> [UInt8] {
-    let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/images/inputs/\(name)")
+    let url = TestFixtures.url("images/inputs/\(name)")
     return [UInt8](try Data(contentsOf: url))
 }
 

@@ -1,10 +1,10 @@
+import ClipTestSupport
 import Foundation
 @testable import ClipImage
 
 /// Tests/Fixtures/images, made by make_fixtures.py there.
 enum Fixtures {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures/images")
+    static let directory = TestFixtures.url("images")
 
     static func bytes(_ relativePath: String) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: directory.appendingPathComponent(relativePath)))

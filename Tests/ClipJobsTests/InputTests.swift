@@ -1,11 +1,11 @@
 import ClipSchema
+import ClipTestSupport
 import XCTest
 
 @testable import ClipJobs
 
 final class InputTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/jobs")
+    static let fixtures = TestFixtures.url("jobs")
 
     func testCSVRecords() {
         let text = "a,b,c\r\n\"x, y\",\"say \"\"hi\"\"\",\n\"two\nlines\",,z"

@@ -1,14 +1,13 @@
 import ClipFixtures
 import ClipModel
+import ClipTestSupport
 import Foundation
 import XCTest
 
 /// The tiny random CLIP made by Tests/Fixtures/tiny-clip/make_fixtures.py, and what transformers
 /// computed for it.
 enum Fixture {
-    static let directory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/tiny-clip")
+    static let directory = TestFixtures.url("tiny-clip")
 
     struct Reference: Decodable {
         struct Embeddings: Decodable {

@@ -1,11 +1,11 @@
 import ClipSchema
+import ClipTestSupport
 import Foundation
 
 /// Paths into Tests/Fixtures, found from this file so tests run from any directory.
 enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures")
-    static let repositoryRoot = root.deletingLastPathComponent().deletingLastPathComponent()
+    static let root = TestFixtures.root
+    static let repositoryRoot = TestFixtures.repository
 
     static func url(_ path: String) -> URL { root.appendingPathComponent(path) }
 

@@ -1,10 +1,10 @@
 import ClipText
+import ClipTestSupport
 import Foundation
 
 /// Paths of the committed fixtures (Tests/Fixtures), found from this file's place in the tree.
 enum Fixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let root = TestFixtures.root
     static let vocabulary = root.appendingPathComponent("clip-vocab")
 
     /// The real CLIP vocabulary, loaded once for all tests; `try Fixtures.tokenizer.get()`.

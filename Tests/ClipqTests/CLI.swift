@@ -1,3 +1,4 @@
+import ClipTestSupport
 import Foundation
 import XCTest
 
@@ -13,8 +14,7 @@ enum CLI {
     static let executable = products.appendingPathComponent("clipq")
     static let benchExecutable = products.appendingPathComponent("clipq-bench")
 
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures")
+    static let fixtures = TestFixtures.root
 
     struct Result {
         var status: Int32

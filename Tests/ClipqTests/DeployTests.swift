@@ -9,7 +9,7 @@ import XCTest
 /// broker definitions imported into a real broker, the deployment files parsed, `make model`
 /// against a loopback server, the shell client against a real worker.
 final class DeployTests: XCTestCase {
-    private static let root = CLI.fixtures.deletingLastPathComponent().deletingLastPathComponent()
+    private static let root = TestFixtures.repository
     private var broker: TestBroker!
 
     override func setUpWithError() throws {

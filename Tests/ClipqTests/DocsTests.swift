@@ -1,11 +1,11 @@
+import ClipTestSupport
 import Foundation
 import XCTest
 
 /// The documentation against the code: the generated pages are what the generator writes from
 /// the built `clipq` now, and every relative link in the docs reaches a file of the repository.
 final class DocsTests: XCTestCase {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
+    static let root = TestFixtures.repository
 
     func testGeneratedDocsMatchTheCode() throws {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("clipq-docs-\(UUID().uuidString)")

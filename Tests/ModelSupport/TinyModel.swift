@@ -2,6 +2,7 @@ import ClipImage
 import ClipModel
 import ClipSchema
 import ClipText
+import ClipTestSupport
 import Foundation
 
 import ClipPipeline
@@ -9,8 +10,7 @@ import ClipPipeline
 /// The tiny random-weight CLIP of Tests/Fixtures/tiny-clip (same architecture and code paths as
 /// ViT-L/14@336, small widths), loaded once for the whole test process.
 public enum TinyModel {
-    public static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures")
+    public static let fixtures = TestFixtures.root
     public static let directory = fixtures.appendingPathComponent("tiny-clip")
 
     /// The tiny model's tokenizer and image preprocessing, without its weights.
