@@ -14,6 +14,7 @@ struct Clipq: AsyncParsableCommand {
             PreprocessCommand.self,
             EmbedCommand.self,
             WorkerCommand.self,
+            GatewayCommand.self,
             RequestCommand.self,
             DeadLetterCommand.self,
             BenchCommand.self,
