@@ -3,11 +3,11 @@ SWIFT        ?= swift
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-dev libwebp-dev \
                 libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools
-PY_MODULES   := jsonschema pika numpy yaml
+PY_MODULES   := jsonschema pika numpy yaml openai requests
 
 .PHONY: setup build test fuzz test-asan run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image
 
-## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy, yaml), that are missing
+## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy, yaml, openai, requests), that are missing
 setup:
 	@missing=$$(for p in $(APT_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \

@@ -80,6 +80,12 @@ public enum EmbeddingsProtocol {
             return [try plain(text, pointer: "/input")]
         case .array(let items)?:
             guard !items.isEmpty else { throw invalid("input must not be an empty array", pointer: "/input", param: "input") }
+            // Token arrays first: a caller sending them needs that answer, not the row limit's.
+            if let i = items.firstIndex(where: { $0.number != nil || $0.array != nil }) {
+                throw invalid(
+                    "token arrays are not supported: send text (this gateway's workers run CLIP's own tokenizer)",
+                    pointer: "/input/\(i)", param: "input")
+            }
             guard items.count <= limits.maxRows else {
                 throw GatewayError(
                     ClipError(.tooManyRows, "\(items.count) inputs is over the limit of \(limits.maxRows) per request", pointer: "/input"),
@@ -92,10 +98,6 @@ public enum EmbeddingsProtocol {
                 switch item {
                 case .string(let text): rows.append(try plain(text, pointer: pointer))
                 case .object(let object): rows.append(try row(object, pointer: pointer))
-                case .number, .array:
-                    throw invalid(
-                        "token arrays are not supported: send text (this gateway's workers run CLIP's own tokenizer)",
-                        pointer: pointer, param: "input")
                 default:
                     throw invalid("each input must be a string or an object {\"text\": ...} or {\"image\": ...}", pointer: pointer, param: "input")
                 }
