@@ -5,7 +5,7 @@ APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libjpeg-dev libpng-de
                 libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools
 PY_MODULES   := jsonschema pika numpy yaml openai requests
 
-.PHONY: setup build test fuzz test-asan run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image
+.PHONY: setup build test fuzz test-asan run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image bench-gateway
 
 ## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy, yaml, openai, requests), that are missing
 setup:
@@ -82,6 +82,11 @@ bench-batching: build
 ## throughput, worker memory (the tiny model; BENCH_ARGS="--model DIR --texts N --images N --rate R")
 bench-load: build
 	scripts/bench-load.sh $(BENCH_ARGS)
+
+## bench-gateway: one gateway and one worker on the tiny model: latency over direct AMQP (p50/p99, one at a
+## time), then requests/s under wrk (apt-get install wrk). BENCH_REQUESTS, BENCH_SECONDS, BENCH_CONNECTIONS
+bench-gateway: build
+	scripts/bench-gateway.sh
 
 ## bench-image: image ingest, clipq against Pillow + CLIPImageProcessorPil on the same files, one thread each
 bench-image: build
