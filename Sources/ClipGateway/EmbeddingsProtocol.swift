@@ -25,7 +25,11 @@ public enum EmbeddingsProtocol {
     }
 
     /// Reads an OpenAI embeddings request; errors carry the contract code and OpenAI's `param`.
-    public static func parse(_ body: [UInt8], limits: RequestLimits, models: [String]) throws(GatewayError) -> Request {
+    /// - embeddingLength: the model's, when the gateway is told it; then a `dimensions` other
+    ///   than it is refused here, before the queue.
+    public static func parse(
+        _ body: [UInt8], limits: RequestLimits, models: [String], dimensions embeddingLength: Int? = nil
+    ) throws(GatewayError) -> Request {
         let document: JSONValue
         do {
             document = try JSONParser(maxDepth: limits.maxDepth).parse(body)
@@ -57,6 +61,14 @@ public enum EmbeddingsProtocol {
         case nil, .null?: break
         case .number(let n)? where n.rounded() == n && n >= 1 && n <= 1_000_000: dimensions = Int(n)
         default: throw invalid("dimensions must be a positive integer", pointer: "/dimensions", param: "dimensions")
+        }
+        if let dimensions, let embeddingLength, dimensions != embeddingLength {
+            throw notShortened(dimensions: embeddingLength)
+        }
+
+        switch document["user"] {
+        case nil, .null?, .string?: break  // OpenAI's end-user id: accepted, not used
+        default: throw invalid("user must be a string", pointer: "/user", param: "user")
         }
 
         let imagesByDefault: Bool
@@ -147,11 +159,7 @@ public enum EmbeddingsProtocol {
             throw GatewayError.badReply("\(vectors.count) rows for \(request.rows.count) inputs")
         }
         if let dimensions = request.dimensions, let length = vectors.first?.count, dimensions != length {
-            throw GatewayError(
-                status: 400, code: ErrorCode.schemaViolation.rawValue,
-                message: "dimensions must be \(length), the length of this model's embeddings: CLIP is not trained to be "
-                    + "shortened (not Matryoshka), so the gateway does not truncate",
-                pointer: "/dimensions", param: "dimensions")
+            throw notShortened(dimensions: length)
         }
         let floats = vectors.reduce(0) { $0 + $1.count }
         var writer = JSONWriter(reservingCapacity: 128 + floats * (request.encodingFormat == .float ? 14 : 6))
@@ -172,6 +180,14 @@ public enum EmbeddingsProtocol {
         // count rather than an estimate.
         writer.raw(#","usage":{"prompt_tokens":0,"total_tokens":0}}"#)
         return writer.bytes
+    }
+
+    private static func notShortened(dimensions: Int) -> GatewayError {
+        GatewayError(
+            status: 400, code: ErrorCode.schemaViolation.rawValue,
+            message: "dimensions must be \(dimensions), the length of this model's embeddings: CLIP is not trained to be "
+                + "shortened (not Matryoshka), so the gateway does not truncate",
+            pointer: "/dimensions", param: "dimensions")
     }
 
     /// Unit length; a zero vector stays zero.

@@ -18,12 +18,15 @@ public struct GatewaySettings: Sendable {
     public var limits: RequestLimits
     /// Names `/v1/embeddings` accepts as `model` (and echoes back).
     public var models: [String]
+    /// The embeddings' length, when known: `/v1/embeddings` then refuses any other `dimensions`
+    /// before the queue. Unset, it refuses them once the reply shows the length.
+    public var dimensions: Int?
 
     public static let defaultModels = ["clip-vit-large-patch14-336", "clipq"]
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, apiKeys: APIKeys? = nil, requestTimeout: Duration = .seconds(30),
-        limits: RequestLimits = RequestLimits(), models: [String] = defaultModels
+        limits: RequestLimits = RequestLimits(), models: [String] = defaultModels, dimensions: Int? = nil
     ) {
         self.host = host
         self.port = port
@@ -31,6 +34,7 @@ public struct GatewaySettings: Sendable {
         self.requestTimeout = requestTimeout
         self.limits = limits
         self.models = models
+        self.dimensions = dimensions
     }
 
     /// Refuses to serve without keys anywhere but loopback: an open embedding service on a
@@ -44,6 +48,7 @@ public struct GatewaySettings: Sendable {
         guard (0...65535).contains(port) else { throw GatewayConfigurationError("port \(port) is out of range") }
         guard !models.isEmpty else { throw GatewayConfigurationError("at least one model name is needed") }
         guard requestTimeout > .zero else { throw GatewayConfigurationError("the request timeout must be positive") }
+        if let dimensions, dimensions < 1 { throw GatewayConfigurationError("dimensions must be positive") }
     }
 
     public static func isLoopback(_ host: String) -> Bool {
@@ -60,6 +65,7 @@ public final class Gateway: Sendable {
     private let decoder: ClipSchema.RequestDecoder
     private let metrics: GatewayMetrics
     private let metricsText: @Sendable () -> [UInt8]
+    private let openAPI: [UInt8]
     private let log: Logger
 
     /// - metricsText: what `/metrics` serves (the Prometheus registry behind `metrics`).
@@ -73,6 +79,7 @@ public final class Gateway: Sendable {
         self.decoder = try ClipSchema.RequestDecoder(limits: settings.limits)
         self.metrics = metrics
         self.metricsText = metricsText
+        self.openAPI = OpenAPIDocument.served(models: settings.models, dimensions: settings.dimensions)
         self.log = log
     }
 
@@ -86,6 +93,10 @@ public final class Gateway: Sendable {
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: AllowedMethods(methods: [
+            "/": [.get], "/healthz": [.get], "/readyz": [.get], "/metrics": [.get], "/openapi.json": [.get],
+            "/score": [.post], "/v1/embeddings": [.post],
+        ]))
         // The hosted endpoint's server answers liveness on its root.
         router.get("/") { _, _ in Self.text("Healthy", status: .ok) }
         router.get("/healthz") { _, _ in Self.json(#"{"status":"ok"}"#, status: .ok) }
@@ -98,8 +109,8 @@ public final class Gateway: Sendable {
             headers[.contentType] = "text/plain; version=0.0.4"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metricsText())))
         }
-        router.get("/openapi.json") { _, _ in
-            Self.json(PackageResources.openapi_json, status: .ok)
+        router.get("/openapi.json") { [openAPI] _, _ in
+            Self.json(openAPI, status: .ok)
         }
         router.post("/score") { [self] request, _ in
             await serve(request, route: "/score", errorBody: ScoreProtocol.errorBody) { body, trace throws(GatewayError) in
@@ -139,7 +150,8 @@ public final class Gateway: Sendable {
     }
 
     private func embeddings(_ body: [UInt8], _ trace: TraceHeaders) async throws(GatewayError) -> Answer {
-        let request = try EmbeddingsProtocol.parse(body, limits: settings.limits, models: settings.models)
+        let request = try EmbeddingsProtocol.parse(
+            body, limits: settings.limits, models: settings.models, dimensions: settings.dimensions)
         let contract = RequestEncoder.encode(request.rows)
         do {
             // The translation can still break a worker's limit (e.g. the body size): say so here.

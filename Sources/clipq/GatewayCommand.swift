@@ -42,6 +42,9 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(name: .customLong("model-name"), help: "A model name /v1/embeddings accepts and echoes (repeat for several). Env CLIPQ_MODEL_NAMES, comma-separated. Default: \(GatewaySettings.defaultModels.joined(separator: ", ")).")
     var modelNames: [String] = []
 
+    @Option(help: "The embeddings' length (768 for ViT-L/14@336), if known: /v1/embeddings then refuses any other dimensions before the queue, and /openapi.json says so. Env CLIPQ_DIMENSIONS.")
+    var dimensions: Int?
+
     @Option(help: "Least severe log level written: trace, debug, info, notice, warning, error or critical. Env CLIPQ_LOG_LEVEL.")
     var logLevel: String = env("CLIPQ_LOG_LEVEL") ?? "info"
 
@@ -63,7 +66,7 @@ struct GatewayCommand: AsyncParsableCommand {
         let settings = GatewaySettings(
             host: host, port: port, apiKeys: try (apiKeyFile ?? env("CLIPQ_API_KEY_FILE")).map { try APIKeys(contentsOf: $0) },
             requestTimeout: .milliseconds(requestTimeoutMs), limits: RequestLimits(maxBodyBytes: maxBodyBytes, maxRows: maxRows),
-            models: models)
+            models: models, dimensions: dimensions ?? env("CLIPQ_DIMENSIONS").flatMap { Int($0) })
         try settings.validate()
 
         let amqp = try broker.settings(connectionName: "clipq gateway \(ProcessInfo.processInfo.hostName)")

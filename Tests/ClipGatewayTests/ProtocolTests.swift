@@ -36,6 +36,16 @@ final class EmbeddingsProtocolTests: XCTestCase {
         XCTAssertEqual(request.dimensions, 768)
     }
 
+    func testAKnownEmbeddingLengthRefusesOtherDimensionsBeforeTheQueue() throws {
+        let body = Array(#"{"input": "a", "model": "clipq", "dimensions": 512}"#.utf8)
+        XCTAssertNoThrow(try EmbeddingsProtocol.parse(body, limits: limits, models: models))
+        XCTAssertThrowsError(try EmbeddingsProtocol.parse(body, limits: limits, models: models, dimensions: 768)) { error in
+            XCTAssertEqual((error as? GatewayError)?.param, "dimensions")
+        }
+        let right = Array(#"{"input": "a", "model": "clipq", "dimensions": 768}"#.utf8)
+        XCTAssertEqual(try EmbeddingsProtocol.parse(right, limits: limits, models: models, dimensions: 768).dimensions, 768)
+    }
+
     func testRefusalsSayWhichParameter() {
         let cases: [(String, Int, String, String?)] = [
             (#"{"input": "a", "model": "gpt"}"#, 404, "model_not_found", "model"),
@@ -51,6 +61,7 @@ final class EmbeddingsProtocolTests: XCTestCase {
             (#"{"input": "a", "model": "clipq", "dimensions": 0}"#, 400, "schema_violation", "dimensions"),
             (#"{"input": "a", "model": "clipq", "dimensions": 1.5}"#, 400, "schema_violation", "dimensions"),
             (#"{"input": "a", "model": "clipq", "modality": "audio"}"#, 400, "schema_violation", "modality"),
+            (#"{"input": "a", "model": "clipq", "user": {}}"#, 400, "schema_violation", "user"),
             (#"["input"]"#, 400, "schema_violation", nil),
             (#"{"input": "#, 400, "invalid_json", nil),
         ]

@@ -119,6 +119,24 @@ enum PythonClient {
 }
 
 extension JSONValue {
+    /// This document with every `$ref` that starts with `from` starting with `to` instead.
+    func rerooted(from: String, to: String) -> JSONValue {
+        switch self {
+        case .array(let items): return .array(items.map { $0.rerooted(from: from, to: to) })
+        case .object(let object):
+            var result = JSONObject()
+            for (key, value) in object.members {
+                if key == "$ref", let target = value.string, target.hasPrefix(from) {
+                    result[key] = .string(to + target.dropFirst(from.count))
+                } else {
+                    result[key] = value.rerooted(from: from, to: to)
+                }
+            }
+            return .object(result)
+        default: return self
+        }
+    }
+
     /// A JSON array of numbers as floats.
     var floats: [Float]? { array?.map { Float($0.number ?? .nan) } }
 }

@@ -349,21 +349,47 @@ final class GatewayTests: XCTestCase {
         let reply = try JSONParser().parse(Array(try Data(contentsOf: CLI.fixtures
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Schemas/reply.schema.json"))))
         XCTAssertEqual(document["openapi"], "3.1.0")
-        XCTAssertEqual(document["components"]?["schemas"]?["ScoreRequest"], request, "the /score body is the contract's request, verbatim")
-        XCTAssertEqual(document["components"]?["schemas"]?["ScoreReply"], reply)
+        // The contract's schemas verbatim, but for where their $defs live (tools resolve "#/..."
+        // against the document's root, whatever a nested $id says).
+        func contractSchema(_ name: String, id: JSONValue?) -> JSONValue? {
+            guard case .object(var object)? = document["components"]?["schemas"]?[name]?.rerooted(
+                from: "#/components/schemas/\(name)/$defs/", to: "#/$defs/")
+            else { return nil }
+            object["$id"] = id
+            return .object(object)
+        }
+        XCTAssertEqual(contractSchema("ScoreRequest", id: request["$id"]), request, "the /score body is the contract's request")
+        XCTAssertEqual(contractSchema("ScoreReply", id: reply["$id"]), reply)
+        XCTAssertFalse(JSONWriter.string(document).contains("\"#/$defs/"), "every reference resolves from the document's root")
         XCTAssertEqual(
             document["paths"]?["/score"]?["post"]?["requestBody"]?["content"]?["application/json"]?["schema"]?["$ref"],
             "#/components/schemas/ScoreRequest")
         // Every contract error code is one the /score error schema admits.
         let codes = document["components"]?["schemas"]?["ScoreError"]?["properties"]?["error"]?["properties"]?["code"]?["enum"]?.array ?? []
         for code in ErrorCode.allCases { XCTAssertTrue(codes.contains(.string(code.rawValue)), code.rawValue) }
-        // The contract's own examples are valid /score bodies by the document's schema.
-        let schema = try JSONSchema(try XCTUnwrap(document["components"]?["schemas"]?["ScoreRequest"]))
-        for example in request["examples"]?.array ?? [] { XCTAssertTrue(schema.isValid(example)) }
 
         let gateway = try GatewayProcess(broker: broker, topology: topology)
-        let served = try PythonClient.http([["method": "GET", "url": .string(gateway.baseURL + "/openapi.json")]])
-        XCTAssertEqual(served.first?["json"], document)
+        let configured = try GatewayProcess(broker: broker, topology: topology, arguments: ["--model-name", "mine", "--dimensions", "16"])
+        let served = try PythonClient.http([
+            ["method": "GET", "url": .string(gateway.baseURL + "/openapi.json")],
+            ["method": "GET", "url": .string(configured.baseURL + "/openapi.json")],
+            ["method": "GET", "url": .string(gateway.baseURL + "/score")],
+            ["method": "DELETE", "url": .string(gateway.baseURL + "/v1/embeddings")],
+            ["method": "GET", "url": .string(gateway.baseURL + "/nowhere")],
+            ["url": .string(configured.baseURL + "/v1/embeddings"), "json": ["input": "a", "model": "mine", "dimensions": 768]],
+        ])
+        XCTAssertEqual(served[0]["json"], document, "a gateway with the default settings serves the committed document")
+        let properties = served[1]["json"]?["components"]?["schemas"]?["EmbeddingsRequest"]?["properties"]
+        XCTAssertEqual(properties?["model"]?["enum"], ["mine"], "the served document names this gateway's models")
+        XCTAssertEqual(properties?["dimensions"]?["enum"], [16, nil])
+        XCTAssertEqual(served[2]["status"], 405)
+        XCTAssertEqual(served[2]["headers"]?["allow"], "POST")
+        XCTAssertEqual(served[3]["status"], 405)
+        XCTAssertEqual(served[4]["status"], 404)
+        XCTAssertEqual(served[5]["status"], 400, "a configured length refuses other dimensions before the queue")
+        XCTAssertEqual(served[5]["json"]?["error"]?["param"], "dimensions")
+        XCTAssertEqual(gateway.terminate(), 0, "SIGTERM stops the gateway cleanly")
+        XCTAssertEqual(configured.terminate(), 0)
     }
 }
 
