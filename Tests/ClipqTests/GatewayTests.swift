@@ -326,6 +326,39 @@ final class GatewayTests: XCTestCase {
         withExtendedLifetime(worker) {}
     }
 
+    /// A memory alarm blocks publishers: the gateway learns it from connection.blocked, answers
+    /// 503 at once instead of queueing requests it cannot publish, and serves again when it lifts.
+    func testBlockedBrokerAnswers503AndRecovers() throws {
+        let broker = try TestBroker()
+        let worker = try WorkerProcess(broker: broker, topology: topology)
+        let gateway = try GatewayProcess(broker: broker, topology: topology, arguments: ["--request-timeout-ms", "3000"])
+        let body: JSONValue = ["input": "a dog", "model": "clipq"]
+        let call: JSONValue = ["url": .string(gateway.baseURL + "/v1/embeddings"), "json": body]
+        XCTAssertEqual(try PythonClient.http([call]).first?["status"], 200)
+
+        try broker.ctl(["set_vm_memory_high_watermark", "absolute", "1"])
+        // The broker blocks a connection when it next publishes: that request may wait out its
+        // deadline (504) or see the block first (503); the ones after it are refused at once.
+        var statuses: [Int] = []
+        XCTAssertTrue(waitFor(.seconds(30)) {
+            statuses.append(Int((try? PythonClient.http([call]))?.first?["status"]?.number ?? -1))
+            return statuses.last == 503
+        }, "no 503 while blocked: \(statuses)")
+        XCTAssertTrue(Set(statuses).isSubset(of: [200, 503, 504]), "\(statuses)")
+        XCTAssertEqual(try Self.status(gateway.baseURL + "/readyz"), 503)
+        let started = Date()
+        let refused = try PythonClient.http([call]).first
+        XCTAssertEqual(refused?["status"], 503)
+        XCTAssertTrue(refused?["json"]?["error"]?["message"]?.string?.contains("blocking") ?? false, "\(refused ?? .null)")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2.5, "refused at once")
+        XCTAssertTrue(gateway.log.contains { $0.contains(#""event":"blocked""#) })
+
+        try broker.ctl(["set_vm_memory_high_watermark", "0.4"])
+        XCTAssertTrue(waitFor(.seconds(30)) { (try? Self.status(gateway.baseURL + "/readyz")) == 200 }, "ready once unblocked")
+        XCTAssertTrue(waitFor(.seconds(30)) { (try? PythonClient.http([call]))?.first?["status"] == 200 }, "serving again")
+        withExtendedLifetime(worker) {}
+    }
+
     private func waitFor(_ timeout: Duration, _ condition: () -> Bool) -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
