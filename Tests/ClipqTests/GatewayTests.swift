@@ -295,6 +295,25 @@ final class GatewayTests: XCTestCase {
         XCTAssertEqual(try JSONParser().parse(message.body)["input_data"]?["data"], [["", "a cat"]])
     }
 
+    /// A worker that stalls (SIGSTOP) holding the request: 504 at the deadline; when it resumes,
+    /// its late answer finds no waiter and is counted, not delivered to anyone.
+    func testStalledWorkerAnswers504AndItsLateReplyIsDropped() throws {
+        let worker = try WorkerProcess(broker: broker, topology: topology)
+        let gateway = try GatewayProcess(broker: broker, topology: topology, arguments: ["--request-timeout-ms", "1500", "--log-level", "debug"])
+        let call: JSONValue = ["url": .string(gateway.baseURL + "/v1/embeddings"), "json": ["input": "a dog", "model": "clipq"]]
+        XCTAssertEqual(try PythonClient.http([call]).first?["status"], 200)
+        kill(worker.process.processIdentifier, SIGSTOP)
+        defer { kill(worker.process.processIdentifier, SIGCONT) }
+        let stalled = try PythonClient.http([call]).first
+        XCTAssertEqual(stalled?["status"], 504)
+        XCTAssertEqual(stalled?["json"]?["error"]?["code"], "deadline_exceeded")
+        kill(worker.process.processIdentifier, SIGCONT)
+        XCTAssertTrue(gateway.waitForLog(containing: #""event":"late_reply""#), gateway.log.suffix(5).joined(separator: "\n"))
+        let metrics = try PythonClient.http([["method": "GET", "url": .string(gateway.baseURL + "/metrics")]]).first?["text"]?.string ?? ""
+        XCTAssertTrue(metrics.contains("clipq_gateway_late_replies_total 1"), metrics)
+        XCTAssertEqual(try PythonClient.http([call]).first?["status"], 200, "the worker serves again")
+    }
+
     /// The broker goes away under load: requests in flight and new ones get 503 promptly (none
     /// hangs), readiness says so, and the gateway serves again once the broker is back.
     func testBrokerStoppedAndStartedUnderLoad() throws {
