@@ -3,11 +3,11 @@ SWIFT        ?= swift
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libwebp-dev \
                 libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools redis-server
-PY_MODULES   := jsonschema pika numpy yaml
+PY_MODULES   := jsonschema pika numpy yaml openai requests
 
-.PHONY: setup build build-bench bench-lanes bench-cache test fuzz test-asan test-scripts run stop clean-run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image
+.PHONY: setup build build-bench bench-lanes bench-cache test fuzz test-asan test-scripts run stop clean-run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image bench-gateway
 
-## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy, yaml), that are missing
+## setup: install the Debian packages, and the Python modules the tests use (jsonschema, pika, numpy, yaml, openai, requests), that are missing
 setup:
 	@missing=$$(for p in $(APT_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; done); \
@@ -115,6 +115,11 @@ bench-lanes: build-bench
 ## bench-cache: throughput on streams with 0%, 37% and 90% repeated rows, embedding cache off and on
 bench-cache: build-bench
 	$$($(SWIFT) build -c release --show-bin-path)/clipq-bench cache --model $${CLIPQ_MODEL:-Tests/Fixtures/tiny-clip} $(BENCH_ARGS)
+
+## bench-gateway: one gateway and one worker on the tiny model: latency over direct AMQP (p50/p99, one at a
+## time), then requests/s under wrk (apt-get install wrk). BENCH_REQUESTS, BENCH_SECONDS, BENCH_CONNECTIONS
+bench-gateway: build
+	scripts/bench-gateway.sh
 
 ## bench-image: image ingest, clipq against Pillow + CLIPImageProcessorPil on the same files, one thread each
 bench-image: build-bench

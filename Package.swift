@@ -24,6 +24,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         shim("CBLAS", pkgConfig: "openblas", apt: "libopenblas-dev"),
@@ -36,6 +39,7 @@ let package = Package(
 
         .target(
             name: "ClipSchema",
+            exclude: ["Schemas/openapi.json"],
             resources: [
                 .embedInCode("Schemas/request.schema.json"),
                 .embedInCode("Schemas/reply.schema.json"),
@@ -60,6 +64,19 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
+        // HTTP routes onto the queue: /score (the hosted endpoint) and /v1/embeddings (OpenAI).
+        .target(
+            name: "ClipGateway",
+            dependencies: [
+                "ClipSchema", "ClipAMQP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            resources: [.embedInCode("openapi.json")]),
         .target(name: "ClipJobs", dependencies: ["ClipPipeline", "ClipClient", "ClipSchema", "ClipAMQP", "ClipTensor"]),
 
         // The kernels are hot loops over SIMD types, which run ~100x slower unoptimized: keep them
@@ -85,6 +102,7 @@ let package = Package(
                 "ClipImage",
                 "ClipAMQP",
                 "ClipWorker",
+                "ClipGateway",
                 "ClipJobs",
                 "ClipClient",
                 "ClipTensor",
@@ -116,6 +134,7 @@ let package = Package(
         .testTarget(
             name: "ClipWorkerTests",
             dependencies: ["ClipWorker", "ClipTestSupport", "ClipModelTestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "ClipGatewayTests", dependencies: ["ClipGateway", "ClipSchema"]),
         .testTarget(name: "ClipJobsTests", dependencies: ["ClipJobs", "ClipTestSupport"]),
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executables (the dependencies make `swift test` build them first).

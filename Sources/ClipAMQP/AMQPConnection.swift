@@ -272,12 +272,14 @@ public final class AMQPConnection {
         try check(amqp_get_rpc_reply(state), "queue.delete \(queue)")
     }
 
-    /// Starts consuming with manual acks; returns the consumer tag.
+    /// Starts consuming; returns the consumer tag. Deliveries need acks unless `noAck`, which
+    /// RabbitMQ's direct reply-to (`amq.rabbitmq.reply-to`) requires.
     @discardableResult
-    public func consume(_ queue: String, tag: String = "") throws(AMQPError) -> String {
+    public func consume(_ queue: String, tag: String = "", noAck: Bool = false) throws(AMQPError) -> String {
         let state = try liveState()
         let arena = CArena()
-        let ok = amqp_basic_consume(state, channel, arena.bytes(queue), arena.bytes(tag), 0, 0, 0, amqp_empty_table)
+        let ok = amqp_basic_consume(
+            state, channel, arena.bytes(queue), arena.bytes(tag), 0, noAck ? 1 : 0, 0, amqp_empty_table)
         try check(amqp_get_rpc_reply(state), "basic.consume \(queue)")
         return ok.map { String($0.pointee.consumer_tag) } ?? tag
     }

@@ -16,6 +16,7 @@ struct Clipq: AsyncParsableCommand {
             PreprocessCommand.self,
             EmbedCommand.self,
             WorkerCommand.self,
+            GatewayCommand.self,
             RequestCommand.self,
             DeadLetterCommand.self,
             QueueCommand.self,

@@ -93,6 +93,38 @@ check(queues == ["clipq.bulk", "clipq.requests"], "keda: on the depth of both re
 for trigger in scaled["triggers"]:
     check(trigger["authenticationRef"]["name"] == kinds["TriggerAuthentication"]["metadata"]["name"], "keda: authentication found")
 
+# --- the HTTP gateway (compose and Kubernetes) ---------------------------------------------
+gateway = services["gateway"]
+check(gateway["command"][0] == "gateway", "compose: the gateway runs clipq gateway")
+check("--host" in gateway["command"] and gateway["environment"].get("CLIPQ_API_KEY_FILE", "").startswith("/run/secrets/"),
+      "compose: a gateway beyond loopback has its keys from a secret")
+check(any(s in compose.get("secrets", {}) for s in gateway.get("secrets", [])), "compose: the gateway's secret is defined")
+gateway_port = gateway["command"][gateway["command"].index("--port") + 1]
+check(any(str(p).endswith(":" + gateway_port) for p in gateway.get("ports", [])), "compose: the gateway's port is published")
+check("/readyz" in " ".join(gateway["healthcheck"]["test"]) and gateway_port in " ".join(gateway["healthcheck"]["test"]),
+      "compose: gateway healthcheck on its /readyz")
+gateway_docs = {d["kind"]: d for d in load_yaml("kubernetes/gateway.yaml")}
+for kind in ["Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"]:
+    check(kind in gateway_docs, f"kubernetes: a gateway {kind}")
+gateway_pod = gateway_docs["Deployment"]["spec"]["template"]
+(gateway_container,) = gateway_pod["spec"]["containers"]
+gateway_args = gateway_container["args"]
+gateway_env = {e["name"]: e.get("value") for e in gateway_container["env"]}
+check(gateway_args[0] == "gateway" and "CLIPQ_API_KEY_FILE" in gateway_env, "kubernetes: the gateway runs with keys")
+mounted = [m["mountPath"] for m in gateway_container["volumeMounts"]]
+check(any(gateway_env["CLIPQ_API_KEY_FILE"].startswith(m + "/") for m in mounted), "kubernetes: the key file is mounted")
+http_port = {p["name"]: p["containerPort"] for p in gateway_container["ports"]}["http"]
+check(str(http_port) == gateway_args[gateway_args.index("--port") + 1], "kubernetes: the gateway listens on its container port")
+check(gateway_container["readinessProbe"]["httpGet"]["path"] == "/readyz", "kubernetes: gateway readiness on /readyz")
+check(gateway_container["livenessProbe"]["httpGet"]["path"] == "/healthz", "kubernetes: gateway liveness on /healthz")
+check(gateway_docs["Service"]["spec"]["selector"].items() <= gateway_pod["metadata"]["labels"].items(), "kubernetes: the Service selects the gateway")
+hpa = gateway_docs["HorizontalPodAutoscaler"]["spec"]
+check(hpa["scaleTargetRef"]["name"] == gateway_docs["Deployment"]["metadata"]["name"], "kubernetes: the HPA scales the gateway")
+check(hpa["metrics"][0]["resource"]["name"] == "cpu" and "cpu" in gateway_container["resources"]["requests"],
+      "kubernetes: the HPA's CPU target has a CPU request to measure against")
+timeout_ms = int(gateway_env.get("CLIPQ_REQUEST_TIMEOUT_MS", "30000"))
+check(gateway_pod["spec"]["terminationGracePeriodSeconds"] * 1000 > timeout_ms, "kubernetes: grace period longer than the request timeout")
+
 # --- systemd ------------------------------------------------------------------------------
 unit = configparser.ConfigParser(strict=False, interpolation=None)
 unit.optionxform = str
