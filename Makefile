@@ -49,7 +49,8 @@ CI_FUZZ_SECONDS ?= 20
 fuzz: setup
 	scripts/fuzz.sh run $(FUZZ_SECONDS)
 
-## run: a private RabbitMQ under .run/ and one worker (CLIPQ_MODEL, or the real model in models/, or the tiny test model);
+## run: a private RabbitMQ under .run/, one worker (CLIPQ_MODEL, or the real model in models/, or the tiny test model)
+## and the HTTP gateway on 127.0.0.1:8080 (CLIPQ_GATEWAY_PORT);
 ## worker flags in ARGS, e.g. make run ARGS="--allow-private-networks"
 ARGS ?=
 run: build

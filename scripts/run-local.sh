@@ -83,10 +83,16 @@ trap '' PIPE
 
 worker_pid=
 worker_pidfile=$run_dir/worker-$$.pid
+gateway_pid=
+gateway_port=${CLIPQ_GATEWAY_PORT:-8080}
 cleanup() {
     local status=$?
     trap '' INT TERM HUP
     set +e
+    if [ -n "$gateway_pid" ]; then  # first: it holds no work, and new requests stop coming
+        kill -TERM "$gateway_pid" 2>/dev/null
+        wait "$gateway_pid" 2>/dev/null
+    fi
     if [ -n "$worker_pid" ]; then
         if kill -0 "$worker_pid" 2>/dev/null; then
             say "run: stopping the worker (it answers what it holds first)"
@@ -126,14 +132,19 @@ if [ -z "${CLIPQ_AMQP_URL:-}" ]; then
     fi
 fi
 
-say "run: worker starting on model $model. In another terminal:
+say "run: worker starting on model $model, HTTP gateway on 127.0.0.1:$gateway_port. In another terminal:
     CLIPQ_AMQP_URL=$CLIPQ_AMQP_URL $bin request --text \"a photo of a cat\"
     CLIPQ_AMQP_URL=$CLIPQ_AMQP_URL $bin dlq list
-Ctrl-C stops the worker (it answers what it holds first) and the broker. Worker flags: make run ARGS=\"...\"."
+    curl -s 127.0.0.1:$gateway_port/v1/embeddings -H 'Content-Type: application/json' -d '{\"model\": \"clipq\", \"input\": \"a photo of a cat\"}'
+    python3 -c 'from openai import OpenAI; c = OpenAI(base_url=\"http://127.0.0.1:$gateway_port/v1\", api_key=\"none\"); print(c.embeddings.create(model=\"clipq\", input=[{\"text\": \"a cat\"}]).data[0].embedding[:4])'
+Ctrl-C stops the gateway, the worker (it answers what it holds first) and the broker. Worker flags: make run ARGS=\"...\"."
 mkdir -p "$run_dir"
 "$bin" worker --model "$model" "$@" &
 worker_pid=$!
 echo "$worker_pid" > "$worker_pidfile"
+# Loopback only (no API keys): the gateway refuses any other address without them.
+"$bin" gateway --host 127.0.0.1 --port "$gateway_port" 2>>"$run_dir/gateway.log" &
+gateway_pid=$!
 set +e
 wait "$worker_pid"
 status=$?

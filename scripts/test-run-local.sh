@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 [ -x "$CLIPQ_BIN" ] || { echo "FAIL: no executable at CLIPQ_BIN=$CLIPQ_BIN"; exit 1; }
 tmp=$(mktemp -d /tmp/clipq-test-run-local.XXXXXX)
 export CLIPQ_RUN_DIR=$tmp/run CLIPQ_MODEL=Tests/Fixtures/tiny-clip CLIPQ_BIN
+export CLIPQ_GATEWAY_PORT=0  # any free port: the gateway beside the worker must not collide with one already running
 unset CLIPQ_AMQP_URL
 
 # Three free ports: N (AMQP), N+1 (epmd), N+20000 (Erlang distribution).
