@@ -46,15 +46,18 @@ public final class QueueLink: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var settings: AMQPSettings
         public var topology: Topology
+        /// The request queue published to: interactive, or bulk for a gateway in front of indexers.
+        public var lane: TrafficLane
         public var initialBackoff: Duration
         public var maxBackoff: Duration
 
         public init(
-            settings: AMQPSettings, topology: Topology, initialBackoff: Duration = .milliseconds(200),
+            settings: AMQPSettings, topology: Topology, lane: TrafficLane = .interactive, initialBackoff: Duration = .milliseconds(200),
             maxBackoff: Duration = .seconds(10)
         ) {
             self.settings = settings
             self.topology = topology
+            self.lane = lane
             self.initialBackoff = initialBackoff
             self.maxBackoff = maxBackoff
         }
@@ -260,7 +263,7 @@ public final class QueueLink: @unchecked Sendable {
                 contentType: "application/json", headers: headers, correlationID: item.correlationID,
                 replyTo: Self.directReplyTo)
             let sequence = try connection.publish(
-                routingKey: configuration.topology.requestQueue, body: item.request.body, properties: properties,
+                routingKey: configuration.topology.queue(for: configuration.lane), body: item.request.body, properties: properties,
                 mandatory: true)
             unconfirmed[sequence] = item.correlationID
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClipAMQP
+import ClipCommandLine
 import ClipGateway
 import ClipSchema
 import ClipWorker
@@ -20,6 +21,10 @@ struct GatewayCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var broker: BrokerOptions
+    @OptionGroup var topology: TopologyOptions
+
+    @Option(help: "The traffic lane requests go to: interactive, or bulk for a gateway in front of indexing jobs.")
+    var lane: TrafficLane = .interactive
 
     @Option(help: "Address to listen on. Anything but loopback needs --api-key-file. Env CLIPQ_GATEWAY_HOST.")
     var host: String = env("CLIPQ_GATEWAY_HOST") ?? "127.0.0.1"
@@ -71,7 +76,8 @@ struct GatewayCommand: AsyncParsableCommand {
 
         let amqp = try broker.settings(connectionName: "clipq gateway \(ProcessInfo.processInfo.hostName)")
         let (metrics, registry) = GatewayMetrics.prometheus()
-        let link = QueueLink(QueueLink.Configuration(settings: amqp, topology: broker.topology)) { event in
+        let topology = topology.topology(requestQueue: broker.queue, bulkQueue: broker.bulkQueue)
+        let link = QueueLink(QueueLink.Configuration(settings: amqp, topology: topology, lane: lane)) { event in
             metrics.record(event)
             log.log(event)
         }
@@ -81,7 +87,7 @@ struct GatewayCommand: AsyncParsableCommand {
             log.notice("no --api-key-file: serving without authentication, on loopback only", metadata: ["event": "no_auth"])
         }
         link.start()
-        let (host, queue) = (settings.host, broker.queue)
+        let (host, queue) = (settings.host, topology.queue(for: lane))
         try await gateway.run { port in
             log.info("listening", metadata: [
                 "event": "listening", "host": .string(host), "port": .stringConvertible(port),
