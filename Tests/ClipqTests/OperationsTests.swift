@@ -25,13 +25,15 @@ final class OperationsTests: XCTestCase {
         let server = try LoopbackServer { path, _ in
             path == "/a.jpg" ? .status(200, headers: ["Content-Type: image/jpeg"], body: Array(jpeg)) : .status(404)
         }
-        let image = jpeg.base64EncodedString()
+        // Three different image files (bytes after the JPEG's end marker differ), so that the
+        // embedding cache computes each: this test counts work.
+        let (image, other) = ((jpeg + Data([1])).base64EncodedString(), (jpeg + Data([2])).base64EncodedString())
         let client = try ReplyCollector(broker: broker)
         // 7 answered (3 image rows, 6 text rows), 7 refused; failing requests carry no text, so
         // that every text tokenized belongs to an answered request.
         let good: [String: [(String, String)]] = [
             "t1": [("", "a cat")], "t2": [("", "a dog")], "t3": [("", "a bird")], "img": [(image, "")],
-            "mixed": [(image, "an astronaut"), ("", "a rocket")], "url": [(server.url("/a.jpg"), "")],
+            "mixed": [(other, "an astronaut"), ("", "a rocket")], "url": [(server.url("/a.jpg"), "")],
         ]
         let bad: [(id: String, body: [UInt8], code: String)] = [
             ("json1", Array("{".utf8), "invalid_json"), ("json2", Array("[1,".utf8), "invalid_json"),
