@@ -7,7 +7,7 @@ import XCTest
 /// The benchmarks (`clipq-bench`) run as a user runs them, on the tiny model and the test broker:
 /// each figure the README quotes comes out as a JSON line a script can read.
 final class BenchCommandTests: XCTestCase {
-    static let benchCommands = ["in-process", "worker", "broker", "load", "image", "tokenizer"]
+    static let benchCommands = ["in-process", "worker", "broker", "load", "image", "tokenizer", "lanes", "cache"]
 
     /// Help lists subcommands as "  NAME  abstract" lines under SUBCOMMANDS, up to a blank line.
     func subcommands(_ help: String) -> Set<String> {
