@@ -46,9 +46,8 @@ public final class BrokerLink: Transport, @unchecked Sendable {
     private var onDelivery: @Sendable (DeliveryID, AMQPDelivery, TrafficLane) -> Void = { _, _, _ in }
     private var onEvent: @Sendable (LinkEvent) -> Void = { _ in }
 
-    /// A pipe whose write end any thread pokes to wake the link thread out of poll().
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
+    /// Pokes the link thread out of poll() when an outcome or a stop arrives.
+    private let wakePipe = WakePipe()
     private let lock = NSLock()
     // Guarded by `lock`:
     private var inbox: [Outcome] = []
@@ -77,18 +76,6 @@ public final class BrokerLink: Transport, @unchecked Sendable {
 
     public init(_ configuration: Configuration) {
         self.configuration = configuration
-        var fds: [Int32] = [-1, -1]
-        _ = pipe(&fds)
-        for fd in fds {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        }
-        (wakeRead, wakeWrite) = (fds[0], fds[1])
-    }
-
-    deinit {
-        close(wakeRead)
-        close(wakeWrite)
     }
 
     public func start(
@@ -143,8 +130,7 @@ public final class BrokerLink: Transport, @unchecked Sendable {
     public var isRunning: Bool { lock.withLock { running } }
 
     private func wake() {
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)
+        wakePipe.wake()
     }
 
     // MARK: - The link thread
@@ -220,14 +206,7 @@ public final class BrokerLink: Transport, @unchecked Sendable {
     }
 
     private func waitForInput(_ connection: AMQPConnection, timeout milliseconds: Int32) {
-        if connection.hasBufferedInput { return }
-        var fds = [
-            pollfd(fd: connection.socketDescriptor, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
-        ]
-        _ = poll(&fds, 2, milliseconds)
-        var drain = [UInt8](repeating: 0, count: 64)
-        while read(wakeRead, &drain, drain.count) > 0 {}
+        wakePipe.wait(for: connection, timeout: milliseconds)
     }
 
     private func handleOutcomes(_ connection: AMQPConnection) throws(AMQPError) {

@@ -79,8 +79,8 @@ public final class QueueLink: @unchecked Sendable {
         var request: QueueRequest
     }
 
-    private let wakeRead: Int32
-    private let wakeWrite: Int32
+    /// Pokes the link thread out of poll() when an outcome or a stop arrives.
+    private let wakePipe = WakePipe()
     private let lock = NSLock()
     // Guarded by `lock`:
     private var waiters: [String: Waiter] = [:]
@@ -108,18 +108,6 @@ public final class QueueLink: @unchecked Sendable {
     public init(_ configuration: Configuration, onEvent: @escaping @Sendable (LinkEvent) -> Void = { _ in }) {
         self.configuration = configuration
         self.onEvent = onEvent
-        var fds: [Int32] = [-1, -1]
-        _ = pipe(&fds)
-        for fd in fds {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        }
-        (wakeRead, wakeWrite) = (fds[0], fds[1])
-    }
-
-    deinit {
-        close(wakeRead)
-        close(wakeWrite)
     }
 
     public var state: LinkState { lock.withLock { currentState } }
@@ -168,8 +156,7 @@ public final class QueueLink: @unchecked Sendable {
     }
 
     private func wake() {
-        var byte: UInt8 = 1
-        _ = write(wakeWrite, &byte, 1)
+        wakePipe.wake()
     }
 
     private var isStopping: Bool { lock.withLock { stopRequested } }
@@ -321,14 +308,7 @@ public final class QueueLink: @unchecked Sendable {
     }
 
     private func waitForInput(_ connection: AMQPConnection, timeout milliseconds: Int32) {
-        if connection.hasBufferedInput { return }
-        var fds = [
-            pollfd(fd: connection.socketDescriptor, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0),
-        ]
-        _ = poll(&fds, 2, milliseconds)
-        var drain = [UInt8](repeating: 0, count: 64)
-        while read(wakeRead, &drain, drain.count) > 0 {}
+        wakePipe.wait(for: connection, timeout: milliseconds)
     }
 
     /// Sleeps for the backoff, waking early to stop.

@@ -28,18 +28,17 @@ struct CacheBenchCommand: ParsableCommand {
         let identity = try ModelIdentity(modelDirectory: model.directory, precision: try availablePrecision(model.precision).rawValue)
         print("rows/s of one-row requests (\(requests) per stream, \(Int(100 * imageShare))% images) on \(model.directory.lastPathComponent)")
         for share in shares {
-            // The same stream for both runs: fresh content, then repeats of earlier content.
-            var generator = SplitMix(seed: 7)
+            // One stream for both runs: fresh content, then repeats of earlier content.
             let fresh = max(1, Int((Double(requests) * (1 - share)).rounded()))
             let images = distinctImages(photo, count: fresh)
             var pool: [(image: String?, text: String?)] = []
             for i in 0..<fresh {
-                let isImage = Double(generator.next() % 1000) / 1000 < imageShare
+                let isImage = Double.random(in: 0..<1) < imageShare
                 pool.append(isImage ? (images[i], nil) : (nil, "a photo of thing \(i)"))
             }
             var stream: [(image: String?, text: String?)] = []
             for i in 0..<requests {
-                stream.append(i < fresh ? pool[i] : pool[Int(generator.next() % UInt64(fresh))])
+                stream.append(i < fresh ? pool[i] : pool[Int.random(in: 0..<fresh)])
             }
             var figures: [Double] = []
             for cacheOn in [false, true] {
@@ -53,18 +52,5 @@ struct CacheBenchCommand: ParsableCommand {
             print(String(format: "%3.0f%% repeated: cache off %.1f rows/s, on %.1f rows/s (%.2fx)",
                          100 * share, figures[0], figures[1], figures[1] / figures[0]))
         }
-    }
-}
-
-/// A small deterministic generator, so that both runs of a stream see the same rows.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -5,81 +5,28 @@ import Foundation
 import XCTest
 
 /// A real `clipq gateway` process against the test broker, on a port of its own choosing.
-final class GatewayProcess: @unchecked Sendable {
-    let process = Process()
-    private let lock = NSLock()
-    private var lines: [String] = []
+final class GatewayProcess: ClipqProcess, @unchecked Sendable {
     private(set) var port = 0
 
     init(broker: TestBroker, topology: Topology, arguments: [String] = [], environment extra: [String: String] = [:]) throws {
-        process.executableURL = CLI.executable
-        process.arguments = ["gateway", "--port", "0"] + arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["CLIPQ_AMQP_URL"] = broker.url
-        environment["CLIPQ_QUEUE"] = topology.requestQueue
-        environment["CLIPQ_DLX"] = topology.deadLetterExchange
-        environment["CLIPQ_DEAD_QUEUE"] = topology.deadLetterQueue
-        environment["CLIPQ_DELIVERY_LIMIT"] = String(topology.deliveryLimit)
-        process.environment = environment.merging(extra) { $1 }
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = errors
-        errors.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            self?.lock.withLock { self?.append(data) }
-        }
-        try process.run()
+        try super.init(["gateway", "--port", "0"] + arguments, broker: broker, topology: topology, environment: extra)
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline && process.isRunning {
             if let line = log.first(where: { $0.contains(#""event":"listening""#) }),
-                let value = try? JSONParser().parse(line), let port = value["port"]?.number
+                let value = try? JSONParser().parse(Array(line.utf8)), let port = value["port"]?.number
             {
                 self.port = Int(port)
                 break
             }
             Thread.sleep(forTimeInterval: 0.05)
         }
-        guard port > 0, waitForLog(containing: #""event":"connected""#) else {
+        guard port > 0, waitForLog(containing: #""event":"connected""#, timeout: .seconds(30)) else {
             process.terminate()
             throw TestBrokerError(message: "the gateway did not start:\n\(log.joined(separator: "\n"))")
         }
     }
 
-    deinit {
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-    }
-
-    private var partial: [UInt8] = []
-
-    /// Whole lines only: a read may end mid-line. Called with `lock` held.
-    private func append(_ data: Data) {
-        partial += data
-        guard let end = partial.lastIndex(of: 0x0A) else { return }
-        lines += String(decoding: partial[..<end], as: UTF8.self).split(separator: "\n").map(String.init)
-        partial.removeSubrange(...end)
-    }
-
     var baseURL: String { "http://127.0.0.1:\(port)" }
-
-    var log: [String] { lock.withLock { lines } }
-
-    func waitForLog(containing text: String, count: Int = 1, timeout: Duration = .seconds(30)) -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if log.filter({ $0.contains(text) }).count >= count { return true }
-            if !process.isRunning { return false }
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        return false
-    }
-
-    /// SIGTERM, then the exit status (nil if it did not exit within `timeout`).
-    func terminate(timeout: Duration = .seconds(20)) -> Int32? {
-        process.terminate()
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        return process.isRunning ? nil : process.terminationStatus
-    }
 }
 
 /// Real HTTP clients, run as Python scripts (Tests/Fixtures/gateway/): the official `openai`

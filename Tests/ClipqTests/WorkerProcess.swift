@@ -4,23 +4,18 @@ import ClipTestSupport
 import Foundation
 import XCTest
 
-/// A real `clipq worker` process on the tiny model, against the test broker.
-final class WorkerProcess: @unchecked Sendable {
+/// A real `clipq` process (a worker, a gateway) against the test broker, configured for the
+/// test's topology through the environment, as an operator would; its stdout and stderr kept as
+/// whole lines.
+class ClipqProcess: @unchecked Sendable {
     let process = Process()
     private let lock = NSLock()
     private var lines: [String] = []
 
-    static let modelDirectory = CLI.fixtures.appendingPathComponent("tiny-clip").path
-
-    /// `environment` adds to (or overrides) the worker's; the broker URL comes from `broker`.
-    /// Returns once the worker has connected, or at once if `waitForConnection` is false. Image
-    /// URLs may reach loopback (the tests' servers) unless `allowPrivateNetworks` is false.
-    init(
-        broker: TestBroker, topology: Topology, model: String = WorkerProcess.modelDirectory, arguments: [String] = [],
-        environment extra: [String: String] = [:], waitForConnection: Bool = true, allowPrivateNetworks: Bool = true
-    ) throws {
+    /// `environment` adds to (or overrides) the process's; the broker URL comes from `broker`.
+    init(_ arguments: [String], broker: TestBroker, topology: Topology, environment extra: [String: String]) throws {
         process.executableURL = CLI.executable
-        process.arguments = ["worker", "--model", model] + (allowPrivateNetworks ? ["--allow-private-networks"] : []) + arguments
+        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["CLIPQ_AMQP_URL"] = broker.url
         environment["CLIPQ_QUEUE"] = topology.requestQueue
@@ -40,10 +35,6 @@ final class WorkerProcess: @unchecked Sendable {
             }
         }
         try process.run()
-        guard !waitForConnection || waitForLog(containing: #""event":"connected""#, timeout: .seconds(30)) else {
-            process.terminate()
-            throw TestBrokerError(message: "the worker did not connect:\n\(log.joined(separator: "\n"))")
-        }
     }
 
     deinit {
@@ -74,6 +65,25 @@ final class WorkerProcess: @unchecked Sendable {
     func kill() {
         Glibc.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
+    }
+}
+
+/// A real `clipq worker` process on the tiny model (or `model`), against the test broker.
+final class WorkerProcess: ClipqProcess, @unchecked Sendable {
+    static let modelDirectory = CLI.fixtures.appendingPathComponent("tiny-clip").path
+
+    /// Returns once the worker has connected, or at once if `waitForConnection` is false. Image
+    /// URLs may reach loopback (the tests' servers) unless `allowPrivateNetworks` is false.
+    init(
+        broker: TestBroker, topology: Topology, model: String = WorkerProcess.modelDirectory, arguments: [String] = [],
+        environment extra: [String: String] = [:], waitForConnection: Bool = true, allowPrivateNetworks: Bool = true
+    ) throws {
+        let flags = ["worker", "--model", model] + (allowPrivateNetworks ? ["--allow-private-networks"] : []) + arguments
+        try super.init(flags, broker: broker, topology: topology, environment: extra)
+        guard !waitForConnection || waitForLog(containing: #""event":"connected""#, timeout: .seconds(30)) else {
+            process.terminate()
+            throw TestBrokerError(message: "the worker did not connect:\n\(log.joined(separator: "\n"))")
+        }
     }
 }
 
