@@ -18,18 +18,23 @@ public struct Topology: Equatable, Sendable {
     public var deadLetterQueue: String
     /// Deliveries of one message before the broker dead-letters it (poison messages).
     public var deliveryLimit: Int
+    /// On a cluster, how many nodes hold a replica of each request queue when it is first
+    /// declared (`x-quorum-initial-group-size`); nil leaves it to the broker (every node). The
+    /// broker checks it as the other arguments: every worker of a fleet gives the same, or none.
+    public var quorumGroupSize: Int?
 
     /// `bulkQueue` defaults to `clipq.bulk` beside the default request queue, and to
     /// `<requestQueue>.bulk` beside any other.
     public init(
         requestQueue: String = "clipq.requests", bulkQueue: String? = nil, deadLetterExchange: String = "clipq.dlx",
-        deadLetterQueue: String = "clipq.dead", deliveryLimit: Int = 5
+        deadLetterQueue: String = "clipq.dead", deliveryLimit: Int = 5, quorumGroupSize: Int? = nil
     ) {
         self.requestQueue = requestQueue
         self.bulkQueue = bulkQueue ?? (requestQueue == "clipq.requests" ? "clipq.bulk" : "\(requestQueue).bulk")
         self.deadLetterExchange = deadLetterExchange
         self.deadLetterQueue = deadLetterQueue
         self.deliveryLimit = deliveryLimit
+        self.quorumGroupSize = quorumGroupSize
     }
 
     /// The queue of `lane`.
@@ -42,11 +47,13 @@ public struct Topology: Equatable, Sendable {
 
     /// The request queues' arguments; a queue declared before with others is an error (406).
     public var requestQueueArguments: [String: AMQPFieldValue] {
-        [
+        var arguments: [String: AMQPFieldValue] = [
             "x-queue-type": .string("quorum"),
             "x-delivery-limit": .int(Int64(deliveryLimit)),
             "x-dead-letter-exchange": .string(deadLetterExchange),
         ]
+        if let quorumGroupSize { arguments["x-quorum-initial-group-size"] = .int(Int64(quorumGroupSize)) }
+        return arguments
     }
 
     public func declare(on connection: AMQPConnection) throws(AMQPError) {
@@ -60,7 +67,7 @@ public struct Topology: Equatable, Sendable {
                 throw AMQPError(
                     .channelClosed,
                     "queue \(queue) exists with other arguments than \(requestQueueArguments) "
-                        + "(delete it, or configure the same names and limits): \(error.message)", replyCode: 406)
+                        + "(delete it, or configure the same names, limits and quorum group size): \(error.message)", replyCode: 406)
             }
         }
     }
