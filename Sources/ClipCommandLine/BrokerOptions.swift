@@ -89,7 +89,13 @@ public struct TopologyOptions: ParsableArguments {
     @Option(help: "On a cluster: nodes holding a replica of each request queue, when the worker first declares it (default: the broker's, every node). Env CLIPQ_QUORUM_GROUP_SIZE.")
     public var quorumGroupSize: Int? = env("CLIPQ_QUORUM_GROUP_SIZE").flatMap(Int.init)
 
+    @Option(help: "Dead-letter queue type: classic (one node) or quorum (replicated: use it on a cluster, where a classic queue's node going down stops workers from reconnecting). Env CLIPQ_DEAD_QUEUE_TYPE.")
+    public var deadLetterQueueType: DeadLetterQueueType = env("CLIPQ_DEAD_QUEUE_TYPE").flatMap(DeadLetterQueueType.init) ?? .classic
+
     public func validate() throws {
+        if let type = env("CLIPQ_DEAD_QUEUE_TYPE"), DeadLetterQueueType(rawValue: type) == nil {
+            throw ValidationError("CLIPQ_DEAD_QUEUE_TYPE: expected classic or quorum, not \(type)")
+        }
         if let quorumGroupSize, quorumGroupSize < 1 {
             throw ValidationError("--quorum-group-size: at least 1 (a replica on one node), not \(quorumGroupSize)")
         }
@@ -97,7 +103,8 @@ public struct TopologyOptions: ParsableArguments {
 
     public func topology(requestQueue: String, bulkQueue: String? = nil) -> Topology {
         Topology(requestQueue: requestQueue, bulkQueue: bulkQueue, deadLetterExchange: deadLetterExchange,
-                 deadLetterQueue: deadLetters.deadLetterQueue, deliveryLimit: deliveryLimit, quorumGroupSize: quorumGroupSize)
+                 deadLetterQueue: deadLetters.deadLetterQueue, deliveryLimit: deliveryLimit, quorumGroupSize: quorumGroupSize,
+                 deadLetterQueueType: deadLetterQueueType)
     }
 }
 
@@ -114,3 +121,4 @@ public func env(_ name: String) -> String? {
 }
 
 extension TrafficLane: ExpressibleByArgument {}
+extension DeadLetterQueueType: ExpressibleByArgument {}

@@ -15,14 +15,27 @@ final class WorkerProcess: @unchecked Sendable {
     /// `environment` adds to (or overrides) the worker's; the broker URL comes from `broker`.
     /// Returns once the worker has connected, or at once if `waitForConnection` is false. Image
     /// URLs may reach loopback (the tests' servers) unless `allowPrivateNetworks` is false.
-    init(
+    convenience init(
         broker: TestBroker, topology: Topology, model: String = WorkerProcess.modelDirectory, arguments: [String] = [],
         environment extra: [String: String] = [:], waitForConnection: Bool = true, allowPrivateNetworks: Bool = true
     ) throws {
-        process.executableURL = CLI.executable
-        process.arguments = ["worker", "--model", model] + (allowPrivateNetworks ? ["--allow-private-networks"] : []) + arguments
+        try self.init(
+            brokerURL: broker.url, topology: topology, model: model, arguments: arguments, environment: extra,
+            waitForConnection: waitForConnection, allowPrivateNetworks: allowPrivateNetworks)
+    }
+
+    /// `brokerURL` may list several nodes (comma-separated); `launcher` runs the worker through
+    /// another command (e.g. `ip netns exec HOST`, to run it on another "host").
+    init(
+        brokerURL: String, launcher: [String] = [], topology: Topology, model: String = WorkerProcess.modelDirectory,
+        arguments: [String] = [], environment extra: [String: String] = [:], waitForConnection: Bool = true,
+        allowPrivateNetworks: Bool = true
+    ) throws {
+        let command = [CLI.executable.path, "worker", "--model", model] + (allowPrivateNetworks ? ["--allow-private-networks"] : []) + arguments
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? command[0])
+        process.arguments = Array((launcher + command).dropFirst())
         var environment = ProcessInfo.processInfo.environment
-        environment["CLIPQ_AMQP_URL"] = broker.url
+        environment["CLIPQ_AMQP_URL"] = brokerURL
         environment["CLIPQ_QUEUE"] = topology.requestQueue
         environment["CLIPQ_DLX"] = topology.deadLetterExchange
         environment["CLIPQ_DEAD_QUEUE"] = topology.deadLetterQueue
