@@ -78,8 +78,8 @@ start_node() {
             fd=${fd##*/}
             [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
         done
-        in_node "$n" "$rabbit_bin/rabbitmq-server" > "$d/server.log" 2>&1 < /dev/null
-    ) &
+        in_node "$n" "$rabbit_bin/rabbitmq-server"
+    ) > "$d/server.log" 2>&1 < /dev/null &
     for _ in $(seq 1 240); do
         ip netns exec "$(node_ns "$n")" bash -c "exec 3<>/dev/tcp/127.0.0.1/5672" 2>/dev/null && return 0
         sleep 0.5
