@@ -3,7 +3,11 @@ import Foundation
 
 /// How to reach the broker and what to ask of it.
 public struct AMQPSettings: Sendable {
-    public var url: AMQPURL
+    /// The broker's nodes: one URL for a single broker, one per node for a cluster. A connection
+    /// goes to one of them; never empty.
+    public private(set) var urls: [AMQPURL]
+    /// The first node, the only one of a single broker.
+    public var url: AMQPURL { urls[0] }
     /// Seconds; the broker and we each close a connection silent for twice this.
     public var heartbeat: Int
     public var connectTimeout: Duration
@@ -16,19 +20,34 @@ public struct AMQPSettings: Sendable {
     /// Shown in the broker's management UI as the connection's name.
     public var connectionName: String
 
+    /// `heartbeat` defaults to what the URL asks for, else 30 s.
     public init(
-        url: AMQPURL, heartbeat: Int = 30, connectTimeout: Duration = .seconds(10), caCertificate: String? = nil,
+        url: AMQPURL, heartbeat: Int? = nil, connectTimeout: Duration = .seconds(10), caCertificate: String? = nil,
         clientCertificate: String? = nil, clientKey: String? = nil, verifyPeer: Bool = true,
         connectionName: String = "clipq"
     ) {
-        self.url = url
-        self.heartbeat = heartbeat
+        self.urls = [url]
+        self.heartbeat = heartbeat ?? url.heartbeat ?? 30
         self.connectTimeout = connectTimeout
         self.caCertificate = caCertificate
         self.clientCertificate = clientCertificate
         self.clientKey = clientKey
         self.verifyPeer = verifyPeer
         self.connectionName = connectionName
+    }
+
+    /// The settings of a cluster: every node's URL, with the same credentials files and
+    /// heartbeat (the first URL's, when `heartbeat` is nil).
+    public init(
+        urls: [AMQPURL], heartbeat: Int? = nil, connectTimeout: Duration = .seconds(10), caCertificate: String? = nil,
+        clientCertificate: String? = nil, clientKey: String? = nil, verifyPeer: Bool = true,
+        connectionName: String = "clipq"
+    ) throws(AMQPError) {
+        guard let first = urls.first else { throw AMQPError(.invalidURL, "no broker URL given") }
+        self.init(
+            url: first, heartbeat: heartbeat, connectTimeout: connectTimeout, caCertificate: caCertificate,
+            clientCertificate: clientCertificate, clientKey: clientKey, verifyPeer: verifyPeer, connectionName: connectionName)
+        self.urls = urls
     }
 }
 
@@ -88,22 +107,36 @@ public enum AMQPEvent: Sendable {
 /// calls it often (every few milliseconds at most when idle) and never runs long work.
 public final class AMQPConnection {
     public let settings: AMQPSettings
+    /// The node this connection reached (one of `settings.urls`).
+    public private(set) var node: AMQPURL
     private var state: amqp_connection_state_t?
     private let channel: amqp_channel_t = 1
     private var confirmsEnabled = false
     /// The publish sequence number the next publish gets, once confirms are on.
     public private(set) var nextPublishSequence: UInt64 = 1
 
-    public init(_ settings: AMQPSettings) throws(AMQPError) {
+    /// Connects to `node`, or when nil to one of the settings' nodes: each in random order until
+    /// one answers, so that clients of a cluster spread over its nodes and pass over one that is down.
+    public init(_ settings: AMQPSettings, node: AMQPURL? = nil) throws(AMQPError) {
         self.settings = settings
-        guard let state = amqp_new_connection() else { throw AMQPError(.connection, "cannot allocate a connection") }
-        self.state = state
-        do {
-            try open(state)
-        } catch {
-            abandon()  // no-op when the failure already destroyed the state
-            throw error
+        self.node = node ?? settings.url
+        var failures: [AMQPError] = []
+        for candidate in node.map({ [$0] }) ?? settings.urls.shuffled() {
+            self.node = candidate
+            guard let state = amqp_new_connection() else { throw AMQPError(.connection, "cannot allocate a connection") }
+            self.state = state
+            do {
+                try open(state)
+                return
+            } catch {
+                abandon()  // no-op when the failure already destroyed the state
+                failures.append(error)
+            }
         }
+        guard failures.count > 1 else { throw failures[0] }
+        throw AMQPError(
+            failures[failures.count - 1].kind,
+            "no node of \(failures.count) answered: " + failures.map(\.message).joined(separator: "; "))
     }
 
     deinit {
@@ -123,7 +156,7 @@ public final class AMQPConnection {
     }
 
     private func open(_ state: amqp_connection_state_t) throws(AMQPError) {
-        let url = settings.url
+        let url = node
         let socket: OpaquePointer?
         if url.isTLS {
             socket = amqp_ssl_socket_new(state)

@@ -1,7 +1,8 @@
 import Foundation
 
 /// Where and how to connect: `amqp://user:password@host:port/vhost` or `amqps://...`
-/// (RabbitMQ's URI spec: the vhost is the percent-decoded path, "/" when the path is empty).
+/// (RabbitMQ's URI spec: the vhost is the percent-decoded path, "/" when the path is empty;
+/// of the spec's query parameters, `heartbeat` in seconds).
 public struct AMQPURL: Equatable, Sendable, CustomStringConvertible {
     public var isTLS: Bool
     public var host: String
@@ -9,6 +10,8 @@ public struct AMQPURL: Equatable, Sendable, CustomStringConvertible {
     public var user: String
     public var password: String
     public var vhost: String
+    /// The heartbeat the URL asks for (`?heartbeat=5`), if it asks.
+    public var heartbeat: Int?
 
     public init(
         host: String = "localhost", port: Int? = nil, user: String = "guest", password: String = "guest",
@@ -41,11 +44,24 @@ public struct AMQPURL: Equatable, Sendable, CustomStringConvertible {
             }
             vhost = decoded
         }
+        var heartbeat: Int?
+        for item in components.queryItems ?? [] where item.name == "heartbeat" {
+            guard let value = item.value.flatMap(Int.init), (0...65535).contains(value) else {
+                throw AMQPError(.invalidURL, "heartbeat must be a whole number of seconds (0 turns heartbeats off)")
+            }
+            heartbeat = value
+        }
         self.init(
             host: host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host, port: components.port,
             user: components.percentEncodedUser?.removingPercentEncoding ?? "guest",
             password: components.percentEncodedPassword?.removingPercentEncoding ?? "guest",
             vhost: vhost, tls: scheme == "amqps")
+        self.heartbeat = heartbeat
+    }
+
+    /// Which node this is, `host:port`: what logs say when they name the node reached.
+    public var node: String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
     /// The URL with the password hidden: safe for logs.

@@ -2,7 +2,7 @@ import Foundation
 
 /// The thread that owns the broker connection (DESIGN §3): it consumes, publishes with
 /// confirms, settles deliveries only after their publishes are confirmed, services
-/// heartbeats, and reconnects with backoff. Other threads talk to it through `finish(_:)`.
+/// heartbeats, and reconnects with backoff, each attempt to the next of the broker's nodes. Other threads talk to it through `finish(_:)`.
 public final class BrokerLink: Transport, @unchecked Sendable {
     public struct Configuration: Sendable {
         public var settings: AMQPSettings
@@ -60,6 +60,11 @@ public final class BrokerLink: Transport, @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
 
     // Owned by the link thread:
+    /// The broker's nodes in the order connection attempts go to them: shuffled once, so that
+    /// workers spread over a cluster, then round and round, so that the attempt after a failure
+    /// goes to another node.
+    private let nodes: [AMQPURL]
+    private var nextNode = 0
     private var generation = 0
     /// Deliveries received on this generation and not yet settled.
     private var unsettled: Set<UInt64> = []
@@ -76,6 +81,7 @@ public final class BrokerLink: Transport, @unchecked Sendable {
 
     public init(_ configuration: Configuration) {
         self.configuration = configuration
+        nodes = configuration.settings.urls.shuffled()
     }
 
     public func start(
@@ -154,7 +160,9 @@ public final class BrokerLink: Transport, @unchecked Sendable {
     }
 
     private func connect() throws(AMQPError) -> AMQPConnection {
-        let connection = try AMQPConnection(configuration.settings)
+        let node = nodes[nextNode % nodes.count]
+        nextNode += 1
+        let connection = try AMQPConnection(configuration.settings, node: node)
         try configuration.topology.declare(on: connection)
         try connection.enableConfirms()
         generation += 1
@@ -164,7 +172,7 @@ public final class BrokerLink: Transport, @unchecked Sendable {
             consumers[try connection.consume(configuration.topology.queue(for: lane))] = lane
         }
         consuming = true
-        onEvent(.connected(generation: generation))
+        onEvent(.connected(generation: generation, node: node.node))
         return connection
     }
 

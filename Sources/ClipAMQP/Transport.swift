@@ -52,7 +52,8 @@ public struct Outcome: Sendable {
 
 /// What the link tells its owner besides deliveries (for logs and metrics).
 public enum LinkEvent: Sendable {
-    case connected(generation: Int)
+    /// Connected to `node` (`host:port`; nil where there is no broker, in memory).
+    case connected(generation: Int, node: String? = nil)
     /// The connection failed; every delivery of that generation is void (the broker will
     /// redeliver it) and the link reconnects after `retryIn`.
     case connectionLost(generation: Int, error: AMQPError, retryIn: Duration)

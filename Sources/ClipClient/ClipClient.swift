@@ -21,7 +21,8 @@ public struct ClipClientError: Error, Sendable, CustomStringConvertible {
 
 /// A client of clipq workers, as another service would write one: publishes a request with a
 /// `reply_to` (its own exclusive queue) and a `correlation_id`, and waits for the matching
-/// reply. One connection; calls from several threads take turns. Replies to requests that
+/// reply. One connection, to the first of the broker's nodes (in random order) that answers;
+/// calls from several threads take turns. Replies to requests that
 /// timed out are dropped when they arrive.
 public final class ClipClient: @unchecked Sendable {
     private let connection: AMQPConnection
@@ -40,6 +41,9 @@ public final class ClipClient: @unchecked Sendable {
 
     /// A client of the fleet serving `topology`, sending to the queue of `lane`: interactive for
     /// requests someone waits for, bulk for batch work that should never delay them.
+    /// The broker node this client reached.
+    public var node: AMQPURL { connection.node }
+
     public convenience init(settings: AMQPSettings, topology: Topology, lane: TrafficLane = .interactive) throws(AMQPError) {
         try self.init(settings: settings, queue: topology.queue(for: lane))
     }

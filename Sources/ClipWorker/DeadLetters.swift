@@ -116,7 +116,9 @@ public struct DeadLetterQueue {
     public func browse(limit: Int) throws(AMQPError) -> [DeadLetter] {
         var letters: [DeadLetter] = []
         var tags: [UInt64] = []
-        defer { for tag in tags.reversed() { try? connection.reject(tag, requeue: true) } }
+        // In delivery order: a quorum queue hands requeued messages out again in the order they
+        // came back (a classic queue restores each to its place whatever the order).
+        defer { for tag in tags { try? connection.reject(tag, requeue: true) } }
         while letters.count < limit, let delivery = try connection.get(topology.deadLetterQueue) {
             tags.append(delivery.deliveryTag)
             letters.append(DeadLetter(delivery, position: letters.count + 1))
@@ -130,7 +132,7 @@ public struct DeadLetterQueue {
     public func replay(limit: Int = .max, where select: (DeadLetter) -> Bool) throws(AMQPError) -> Int {
         try connection.enableConfirms()
         var keep: [UInt64] = []
-        defer { for tag in keep.reversed() { try? connection.reject(tag, requeue: true) } }
+        defer { for tag in keep { try? connection.reject(tag, requeue: true) } }  // in order, as browse
         var replayed = 0, position = 0
         // Kept letters are requeued only at the end, so each get reads the next in queue order.
         while replayed < limit, let delivery = try connection.get(topology.deadLetterQueue) {

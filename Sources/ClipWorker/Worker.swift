@@ -222,7 +222,7 @@ public final class Worker: @unchecked Sendable {
 
     private func track(_ event: LinkEvent) {
         switch event {
-        case .connected(let generation): healthLock.withLock { (connected, liveGeneration) = (true, generation) }
+        case .connected(let generation, _): healthLock.withLock { (connected, liveGeneration) = (true, generation) }
         case .connectionLost: healthLock.withLock { (connected, liveGeneration) = (false, nil) }
         default: break
         }

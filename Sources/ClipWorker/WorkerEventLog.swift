@@ -27,8 +27,8 @@ extension Logger {
 
     private func log(_ event: LinkEvent) {
         switch event {
-        case .connected(let generation):
-            info("connected to the broker", metadata: ["event": "connected", "generation": .stringConvertible(generation)])
+        case .connected(let generation, let node):
+            info("connected to the broker", metadata: Self.fields(["event": "connected", "generation": .stringConvertible(generation), "node": node.map { .string($0) }]))
         case .connectionLost(let generation, let error, let retryIn):
             warning("\(error.description)", metadata: [
                 "event": "connection_lost", "generation": .stringConvertible(generation),

@@ -123,7 +123,7 @@ struct WorkerCommand: ParsableCommand {
             return source
         }
         var started: Logger.Metadata = [
-            "event": "started", "model": .string(settings.modelName), "broker": .string(amqp.url.description),
+            "event": "started", "model": .string(settings.modelName), "broker": .string(amqp.urls.map(\.description).joined(separator: ",")),
             "queue": .string(broker.queue), "bulk_queue": .string(topology.bulkQueue),
             "lanes": .string(try servedLanes.map(\.rawValue).joined(separator: ",")), "version": .string(clipqVersion),
         ]

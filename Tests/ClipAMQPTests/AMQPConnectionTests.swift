@@ -152,6 +152,27 @@ final class AMQPConnectionTests: XCTestCase {
         XCTAssertNoThrow(try topology.declare(on: try connect()))
     }
 
+    /// RabbitMQ (3.10) checks the initial group size as it checks the other arguments: a worker
+    /// configured with another size, or with none, is refused with the reason.
+    func testQuorumGroupSizeIsDeclaredAndAnotherOrNoneIsRefused() throws {
+        let topology = Topology(
+            requestQueue: uniqueName("requests"), deadLetterExchange: uniqueName("dlx"),
+            deadLetterQueue: uniqueName("dead"), quorumGroupSize: 1)
+        try topology.declare(on: try connect())
+        try topology.declare(on: try connect())
+        let listed = try broker.ctl(["list_queues", "name", "arguments", "--no-table-headers"])
+        let line = try XCTUnwrap(listed.split(separator: "\n").first { $0.hasPrefix(topology.requestQueue) })
+        XCTAssertTrue(line.contains("x-quorum-initial-group-size"), String(line))
+        for size in [3, nil] {
+            var other = topology
+            other.quorumGroupSize = size
+            XCTAssertThrowsError(try other.declare(on: try connect()), "group size \(String(describing: size))") { error in
+                XCTAssertEqual((error as? AMQPError)?.replyCode, 406)
+                XCTAssertTrue("\(error)".contains("inequivalent arg 'x-quorum-initial-group-size'"), "\(error)")
+            }
+        }
+    }
+
     func testConnectionClosedByTheBrokerIsReported() throws {
         let name = uniqueName("closing")
         let connection = try AMQPConnection(AMQPSettings(url: try AMQPURL(broker.url), connectionName: name))
@@ -186,6 +207,25 @@ final class AMQPConnectionTests: XCTestCase {
         url.port = try TestBroker.freePort()
         XCTAssertThrowsError(try AMQPConnection(AMQPSettings(url: url, connectTimeout: .seconds(2)))) { error in
             XCTAssertEqual((error as? AMQPError)?.kind, .connection)
+        }
+    }
+
+    func testAConnectionToSeveralNodesPassesOverTheDeadOnes() throws {
+        let live = try AMQPURL(broker.url)
+        var dead = [live, live]
+        for i in dead.indices { dead[i].port = try TestBroker.freePort() }
+        let settings = try AMQPSettings(urls: [dead[0], live, dead[1]], connectTimeout: .seconds(2))
+        // The order is random: several connections meet the dead nodes first, last and between.
+        for _ in 0..<6 {
+            let connection = try AMQPConnection(settings)
+            XCTAssertEqual(connection.node, live)
+            XCTAssertTrue(connection.isOpen)
+            connection.close()
+        }
+        XCTAssertThrowsError(try AMQPConnection(try AMQPSettings(urls: dead, connectTimeout: .seconds(2)))) { error in
+            XCTAssertEqual((error as? AMQPError)?.kind, .connection)
+            XCTAssertTrue("\(error)".contains("no node of 2 answered"), "\(error)")
+            for url in dead { XCTAssertTrue("\(error)".contains(":\(url.port)"), "\(error) names no \(url.node)") }
         }
     }
 

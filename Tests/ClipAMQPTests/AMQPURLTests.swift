@@ -27,4 +27,28 @@ final class AMQPURLTests: XCTestCase {
         XCTAssertEqual(url.description, "amqp://bob:***@h:1/v")
         XCTAssertFalse("\(url)".contains("hunter2"))
     }
+
+    func testHeartbeatQueryParameterSetsTheSettingsHeartbeat() throws {
+        let url = try AMQPURL("amqp://h:5672/?heartbeat=5")
+        XCTAssertEqual(url.heartbeat, 5)
+        XCTAssertEqual(AMQPSettings(url: url).heartbeat, 5)
+        XCTAssertEqual(AMQPSettings(url: url, heartbeat: 7).heartbeat, 7, "an explicit heartbeat wins over the URL's")
+        XCTAssertEqual(AMQPSettings(url: try AMQPURL("amqp://h")).heartbeat, 30)
+        for bad in ["amqp://h/?heartbeat=soon", "amqp://h/?heartbeat=-1"] {
+            XCTAssertThrowsError(try AMQPURL(bad), bad) { XCTAssertEqual(($0 as? AMQPError)?.kind, .invalidURL) }
+        }
+    }
+
+    func testNodeNamesHostAndPortOnly() throws {
+        XCTAssertEqual(try AMQPURL("amqp://bob:hunter2@10.77.0.2/v").node, "10.77.0.2:5672")
+        XCTAssertEqual(try AMQPURL("amqps://[::1]:5000").node, "[::1]:5000")
+    }
+
+    func testSettingsOfAClusterKeepEveryNodeAndRefuseNone() throws {
+        let urls = try ["amqp://a:1", "amqp://b:2", "amqp://c:3"].map { try AMQPURL($0) }
+        let settings = try AMQPSettings(urls: urls)
+        XCTAssertEqual(settings.urls, urls)
+        XCTAssertEqual(settings.url, urls[0])
+        XCTAssertThrowsError(try AMQPSettings(urls: [])) { XCTAssertEqual(($0 as? AMQPError)?.kind, .invalidURL) }
+    }
 }

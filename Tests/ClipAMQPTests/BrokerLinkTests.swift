@@ -123,6 +123,30 @@ final class BrokerLinkTests: XCTestCase {
         XCTAssertEqual(recorder.connections, 1)
     }
 
+    func testALinkGivenSeveralNodesMovesPastTheDeadOnesAndNamesTheOneItReached() throws {
+        let topology = topology()
+        let live = try AMQPURL(broker.url)
+        var dead = [live, live]
+        for i in dead.indices { dead[i].port = try TestBroker.freePort() }
+        let recorder = Recorder()
+        let link = BrokerLink(BrokerLink.Configuration(
+            settings: try AMQPSettings(urls: [dead[0], live, dead[1]], connectTimeout: .seconds(2)), topology: topology,
+            initialBackoff: .milliseconds(50)))
+        let start = ContinuousClock.now
+        link.start(onDelivery: { [unowned link] id, delivery, _ in link.finish(Self.echo(delivery, id)) }, onEvent: recorder.record)
+        XCTAssertTrue(waitUntil { recorder.connections >= 1 }, "the link did not connect: \(recorder.events)")
+        // At most two dead nodes, each refusing at once, and backoffs of 50 and 100 ms before the live one.
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(5))
+        let nodes = recorder.events.compactMap { if case .connected(_, let node) = $0 { node } else { nil } }
+        XCTAssertEqual(nodes, [live.node])
+        let refused = recorder.events.filter { if case .connectionLost = $0 { true } else { false } }
+        XCTAssertLessThanOrEqual(refused.count, 2, "each dead node is tried once before the live one: \(refused)")
+        let client = try Client(url: broker.url)
+        try client.send("cluster", id: "k", to: topology.requestQueue)
+        XCTAssertEqual(try client.replies(count: 1)["k"], "retsulc")
+        XCTAssertTrue(link.stop(deadline: .now + .seconds(10)).drained)
+    }
+
     func testAnUnroutableReplyIsReportedAndTheRequestStillSettled() throws {
         let topology = topology()
         let recorder = Recorder()

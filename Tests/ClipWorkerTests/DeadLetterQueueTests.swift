@@ -102,6 +102,37 @@ final class DeadLetterQueueTests: XCTestCase {
         XCTAssertEqual(try waitForDeadLetters(0).count, 0)
     }
 
+    /// A cluster keeps dead letters in a quorum queue, a single broker in a classic one: browsing,
+    /// replaying and purging read either the same way, in the same order, browse after browse.
+    func testEitherDeadLetterQueueTypeBrowsesReplaysAndPurgesInOrder() throws {
+        for type in DeadLetterQueueType.allCases {
+            let unique = UInt32.random(in: 0...UInt32.max)
+            topology = Topology(
+                requestQueue: "req.\(unique)", deadLetterExchange: "dlx.\(unique)", deadLetterQueue: "dead.\(unique)",
+                deadLetterQueueType: type)
+            try topology.declare(on: try connect())
+            let listed = try broker.ctl(["list_queues", "name", "type", "--no-table-headers"])
+            XCTAssertTrue(
+                listed.split(separator: "\n").contains { $0.hasPrefix(topology.deadLetterQueue) && $0.contains(type.rawValue) }, listed)
+            for id in ["q1", "q2", "q3"] { try refuse(id, ClipError(.invalidJSON, "bad"), correlationID: id) }
+            XCTAssertEqual(try waitForDeadLetters(3).map(\.delivery.properties.correlationID), ["q1", "q2", "q3"], "\(type)")
+            XCTAssertEqual(try waitForDeadLetters(3).map(\.delivery.properties.correlationID), ["q1", "q2", "q3"], "\(type): browsing reordered")
+            let queue = DeadLetterQueue(connection: try connect(), topology: topology)
+            XCTAssertEqual(try queue.replay { $0.delivery.properties.correlationID == "q2" }, 1)
+            XCTAssertEqual(try waitForDeadLetters(2).map(\.delivery.properties.correlationID), ["q1", "q3"], "\(type)")
+            XCTAssertEqual(try DeadLetterQueue(connection: try connect(), topology: topology).purge(), 2)
+            XCTAssertEqual(try waitForDeadLetters(0).count, 0)
+
+            // A worker configured for the other type is refused with the reason.
+            var other = topology!
+            other.deadLetterQueueType = type == .classic ? .quorum : .classic
+            XCTAssertThrowsError(try other.declare(on: try connect())) { error in
+                XCTAssertEqual((error as? AMQPError)?.replyCode, 406)
+                XCTAssertTrue("\(error)".contains("exists as another type than \(other.deadLetterQueueType.rawValue)"), "\(error)")
+            }
+        }
+    }
+
     func testBrokerDeadLetteredRequestsReadAsInternal() throws {
         let connection = try connect()
         try connection.publish(routingKey: topology.requestQueue, body: Array("poison".utf8),

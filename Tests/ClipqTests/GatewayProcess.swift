@@ -9,7 +9,7 @@ final class GatewayProcess: ClipqProcess, @unchecked Sendable {
     private(set) var port = 0
 
     init(broker: TestBroker, topology: Topology, arguments: [String] = [], environment extra: [String: String] = [:]) throws {
-        try super.init(["gateway", "--port", "0"] + arguments, broker: broker, topology: topology, environment: extra)
+        try super.init(["gateway", "--port", "0"] + arguments, brokerURL: broker.url, topology: topology, environment: extra)
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline && process.isRunning {
             if let line = log.first(where: { $0.contains(#""event":"listening""#) }),

@@ -12,12 +12,17 @@ class ClipqProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var lines: [String] = []
 
-    /// `environment` adds to (or overrides) the process's; the broker URL comes from `broker`.
-    init(_ arguments: [String], broker: TestBroker, topology: Topology, environment extra: [String: String]) throws {
-        process.executableURL = CLI.executable
-        process.arguments = arguments
+    /// `environment` adds to (or overrides) the process's. `brokerURL` may list several nodes
+    /// (comma-separated); `launcher` runs the process through another command (e.g.
+    /// `ip netns exec HOST`, to run it on another "host").
+    init(
+        _ arguments: [String], brokerURL: String, launcher: [String] = [], topology: Topology, environment extra: [String: String]
+    ) throws {
+        let command = [CLI.executable.path] + arguments
+        process.executableURL = URL(fileURLWithPath: launcher.first ?? command[0])
+        process.arguments = Array((launcher + command).dropFirst())
         var environment = ProcessInfo.processInfo.environment
-        environment["CLIPQ_AMQP_URL"] = broker.url
+        environment["CLIPQ_AMQP_URL"] = brokerURL
         environment["CLIPQ_QUEUE"] = topology.requestQueue
         environment["CLIPQ_DLX"] = topology.deadLetterExchange
         environment["CLIPQ_DEAD_QUEUE"] = topology.deadLetterQueue
@@ -74,12 +79,24 @@ final class WorkerProcess: ClipqProcess, @unchecked Sendable {
 
     /// Returns once the worker has connected, or at once if `waitForConnection` is false. Image
     /// URLs may reach loopback (the tests' servers) unless `allowPrivateNetworks` is false.
-    init(
+    convenience init(
         broker: TestBroker, topology: Topology, model: String = WorkerProcess.modelDirectory, arguments: [String] = [],
         environment extra: [String: String] = [:], waitForConnection: Bool = true, allowPrivateNetworks: Bool = true
     ) throws {
+        try self.init(
+            brokerURL: broker.url, topology: topology, model: model, arguments: arguments, environment: extra,
+            waitForConnection: waitForConnection, allowPrivateNetworks: allowPrivateNetworks)
+    }
+
+    /// `brokerURL` may list several nodes (comma-separated); `launcher` runs the worker on another
+    /// "host" (e.g. `ip netns exec HOST`).
+    init(
+        brokerURL: String, launcher: [String] = [], topology: Topology, model: String = WorkerProcess.modelDirectory,
+        arguments: [String] = [], environment extra: [String: String] = [:], waitForConnection: Bool = true,
+        allowPrivateNetworks: Bool = true
+    ) throws {
         let flags = ["worker", "--model", model] + (allowPrivateNetworks ? ["--allow-private-networks"] : []) + arguments
-        try super.init(flags, broker: broker, topology: topology, environment: extra)
+        try super.init(flags, brokerURL: brokerURL, launcher: launcher, topology: topology, environment: extra)
         guard !waitForConnection || waitForLog(containing: #""event":"connected""#, timeout: .seconds(30)) else {
             process.terminate()
             throw TestBrokerError(message: "the worker did not connect:\n\(log.joined(separator: "\n"))")

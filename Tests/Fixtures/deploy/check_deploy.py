@@ -49,7 +49,42 @@ topology = services["topology"]
 check(any(v.startswith("./rabbitmq/definitions.json:") for v in topology["volumes"]), "compose: definitions mounted")
 check(any("/api/definitions" in str(a) for a in topology["command"]), "compose: definitions posted to the management API")
 
+# --- compose.cluster.yaml: three nodes that find each other, workers that know all three ----
+(cluster,) = load_yaml("compose.cluster.yaml")
+nodes = {name: svc for name, svc in cluster["services"].items() if name.startswith("rabbitmq")}
+check(len(nodes) == 3, "compose cluster: three RabbitMQ nodes")
+with open(os.path.join(deploy, "rabbitmq/cluster.conf")) as f:
+    cluster_conf = dict(line.split(" = ", 1) for line in f.read().splitlines() if " = " in line and not line.startswith("#"))
+check(cluster_conf.get("cluster_formation.peer_discovery_backend") == "classic_config", "cluster.conf: classic config peer discovery")
+peers = sorted(v.split("@", 1)[1] for k, v in cluster_conf.items() if k.startswith("cluster_formation.classic_config.nodes."))
+hostnames = sorted(svc.get("hostname", "") for svc in nodes.values())
+check(peers == hostnames, f"compose cluster: the nodes' host names {hostnames} are cluster.conf's peers {peers}")
+for name, svc in nodes.items():
+    svc = {**compose["services"].get(name, {}), **svc}
+    check(any(v.startswith("./rabbitmq/cluster.conf:/etc/rabbitmq/conf.d/") for v in svc.get("volumes", [])),
+          f"compose cluster: {name} reads cluster.conf")
+    check("RABBITMQ_ERLANG_COOKIE" in svc.get("environment", {}), f"compose cluster: {name} shares the Erlang cookie")
+cookies = {svc["environment"].get("RABBITMQ_ERLANG_COOKIE") for svc in nodes.values()}
+check(len(cookies) == 1, "compose cluster: one cookie for all nodes")
+resolvable = set(nodes) | {a for svc in nodes.values() for n in svc.get("networks", {}).values() for a in (n or {}).get("aliases", [])}
+check(set(hostnames) <= resolvable, "compose cluster: every node's host name resolves (a service name or an alias)")
+worker_urls = cluster["services"]["worker"]["environment"]["CLIPQ_AMQP_URL"].split(",")
+check(sorted(re.search(r"@([^:/]+)", u).group(1) for u in worker_urls) == hostnames, "compose cluster: workers list every node")
+for dependency in nodes:
+    check(dependency in cluster["services"]["topology"]["depends_on"], f"compose cluster: definitions wait for {dependency}")
+check(any(v.startswith("./rabbitmq/definitions.cluster.json:/definitions.json") for v in cluster["services"]["topology"]["volumes"]),
+      "compose cluster: the cluster's definitions are posted")
+check(cluster["services"]["worker"]["environment"].get("CLIPQ_DEAD_QUEUE_TYPE") == "quorum",
+      "compose cluster: workers declare the dead-letter queue as the cluster's definitions do (quorum)")
+
 # --- Kubernetes ---------------------------------------------------------------------------
+(rabbit,) = load_yaml("kubernetes/rabbitmq-cluster.yaml")
+check(rabbit["apiVersion"].startswith("rabbitmq.com/") and rabbit["kind"] == "RabbitmqCluster", "kubernetes: a RabbitmqCluster")
+check(rabbit["spec"]["replicas"] == 3, "kubernetes: three RabbitMQ nodes")
+with open(os.path.join(deploy, "kubernetes/rabbitmq-cluster.yaml")) as f:
+    rabbit_text = f.read()
+service = rabbit["metadata"]["name"]
+check(f"@{service}:5672" in rabbit_text, "kubernetes: the workers' URL goes to the cluster's Service")
 docs = load_yaml("kubernetes/worker.yaml") + load_yaml("kubernetes/keda.yaml")
 kinds = {d["kind"]: d for d in docs}
 for kind in ["Deployment", "PodDisruptionBudget", "ScaledObject", "TriggerAuthentication"]:
@@ -86,6 +121,8 @@ check(mebibytes(resources["requests"]["memory"]) * 2**20 >= 1.95e9, "kubernetes:
 check(mebibytes(resources["limits"]["memory"]) >= mebibytes(resources["requests"]["memory"]), "kubernetes: limit >= request")
 mounts = {m["name"]: m for m in container["volumeMounts"]}
 check(mounts["models"].get("readOnly") is True, "kubernetes: model mounted read-only")
+amqp_secret = [v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v]
+check(all(f"secret generic {name} " in rabbit_text for name in amqp_secret), "kubernetes: the cluster's notes make the workers' Secret")
 scaled = kinds["ScaledObject"]["spec"]
 check(scaled["scaleTargetRef"]["name"] == deployment["metadata"]["name"], "keda: scales the Deployment")
 queues = sorted(t["metadata"]["queueName"] for t in scaled["triggers"] if t["type"] == "rabbitmq")
@@ -160,6 +197,14 @@ with open(os.path.join(deploy, "rabbitmq/definitions.json")) as f:
     definitions = json.load(f)
 for key in ["queues", "exchanges", "bindings", "policies"]:
     check(key in definitions, f"definitions: {key}")
+with open(os.path.join(deploy, "rabbitmq/definitions.cluster.json")) as f:
+    cluster_definitions = json.load(f)
+dead = [q for q in cluster_definitions["queues"] if q["name"] == "clipq.dead"]
+check(len(dead) == 1 and dead[0]["arguments"].get("x-queue-type") == "quorum", "cluster definitions: a quorum dead-letter queue")
+for q in cluster_definitions["queues"]:
+    if q["name"] == "clipq.dead":
+        q["arguments"].pop("x-queue-type", None)
+check(cluster_definitions == definitions, "cluster definitions: the same as definitions.json but for the dead-letter queue's type")
 
 for failure in failures:
     print("FAIL:", failure)
