@@ -31,9 +31,11 @@ build: setup
 build-bench: build
 	bash -o pipefail -c '$(SWIFT) build -c release --product clipq-bench 2>&1 | cat'
 
-## test: everything CI runs: the tests (but the minutes-long cluster failover), the module tests again under AddressSanitizer, each fuzzer briefly
+## test: everything CI runs: the tests, the cluster failover (root: network namespaces), make run's and make model's scripts,
+## the module tests again under AddressSanitizer, each fuzzer briefly
 test: setup
 	$(SWIFT) test --skip ClusterTests
+	$(MAKE) --no-print-directory test-cluster
 	$(MAKE) --no-print-directory test-scripts
 	$(MAKE) --no-print-directory test-asan
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
