@@ -109,7 +109,7 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
         condition.withLock {
             stopDeadline = deadline
             condition.broadcast()
-            while !closed { condition.wait() }
+            while running && !closed { condition.wait() }  // never started: nothing to settle
             return report
         }
     }

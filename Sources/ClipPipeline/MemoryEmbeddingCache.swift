@@ -5,7 +5,7 @@ import Synchronization
 /// (no node objects, no reference counting on the hot path). One lock guards it all; the
 /// critical sections are a few dictionary and array operations.
 ///
-/// Each entry is charged `embedding.capacity * 4` bytes for its floats plus
+/// Each entry is charged `embedding.count * 4` bytes for its floats plus
 /// `overheadBytesPerEntry` for everything else it makes the process hold (see there), so
 /// `capacityBytes` bounds the cache's real memory, not just its payload. A capacity of 0
 /// disables the cache (it stores nothing); an entry costing more than the capacity is not stored.
@@ -30,8 +30,10 @@ public final class MemoryEmbeddingCache: EmbeddingCache {
     }
 
     /// What storing `embedding` would charge against the capacity.
+    /// By the count, not the capacity: an array's capacity follows the allocator's rounding, which
+    /// varies from one allocation to the next, and the same embedding must always cost the same.
     public static func cost(of embedding: [Float]) -> Int {
-        embedding.capacity * MemoryLayout<Float>.stride + overheadBytesPerEntry
+        embedding.count * MemoryLayout<Float>.stride + overheadBytesPerEntry
     }
 
     public func embedding(for key: EmbeddingCacheKey) -> [Float]? {

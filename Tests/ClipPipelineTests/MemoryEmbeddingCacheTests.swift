@@ -18,7 +18,7 @@ final class MemoryEmbeddingCacheTests: XCTestCase {
     func testAnEntryCostsItsFloatsPlusADocumentedOverhead() {
         let vector = testVector(1)
         XCTAssertGreaterThanOrEqual(MemoryEmbeddingCache.overheadBytesPerEntry, 32 + 32)  // at least the key twice
-        XCTAssertEqual(MemoryEmbeddingCache.cost(of: vector), vector.capacity * 4 + MemoryEmbeddingCache.overheadBytesPerEntry)
+        XCTAssertEqual(MemoryEmbeddingCache.cost(of: vector), vector.count * 4 + MemoryEmbeddingCache.overheadBytesPerEntry)
         let cache = MemoryEmbeddingCache(capacityBytes: 1 << 20)
         cache.store(vector, for: testKey(1))
         XCTAssertEqual(cache.statistics.bytes, MemoryEmbeddingCache.cost(of: vector))
