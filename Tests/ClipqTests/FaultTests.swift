@@ -116,8 +116,9 @@ final class FaultTests: XCTestCase {
     // MARK: - Faults
 
     /// Batches of up to 16 requests (the prefetch) that wait 300 ms to fill: on the tiny model
-    /// a worker spends its time holding batches, so a fault finds work in hand.
-    static let busy = ["--prefetch", "16", "--max-wait-ms", "300"]
+    /// a worker spends its time holding batches, so a fault finds work in hand. No embedding
+    /// cache: the repeated image would be answered at once, and these tests are about the link.
+    static let busy = ["--prefetch", "16", "--max-wait-ms", "300", "--cache-bytes", "0"]
 
     func testAWorkerSIGKILLedMidBatchThreeTimesLosesNothing() throws {
         let ledger = try OutcomeLedger(broker: broker, topology: topology)
