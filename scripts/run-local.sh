@@ -15,15 +15,18 @@ port=${CLIPQ_RUN_PORT:-5672}
 
 say() { echo "$@" >&2 || true; }
 
-# The workers and brokers an earlier run left: workers by their pid files (checked against the
-# process's command line), brokers by the data directories under the run directory.
+# The workers, gateways and brokers an earlier run left: workers and gateways by their pid files
+# (checked against the process's command line), brokers by the data directories under the run
+# directory.
 stop_leftovers() {
-    local file pid dir found=0
-    for file in "$run_dir"/worker-*.pid; do
+    local file pid dir role found=0
+    for file in "$run_dir"/worker-*.pid "$run_dir"/gateway-*.pid; do
         [ -f "$file" ] || continue
+        role=${file##*/}
+        role=${role%%-*}
         pid=$(tr -dc 0-9 < "$file")
-        if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q " worker "; then
-            say "stop: stopping worker $pid (it answers what it holds first)"
+        if [ -n "$pid" ] && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q " $role "; then
+            say "stop: stopping the $role $pid"
             kill -TERM "$pid" 2>/dev/null || true
             for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
             kill -KILL "$pid" 2>/dev/null || true
@@ -84,6 +87,7 @@ trap '' PIPE
 worker_pid=
 worker_pidfile=$run_dir/worker-$$.pid
 gateway_pid=
+gateway_pidfile=$run_dir/gateway-$$.pid
 gateway_port=${CLIPQ_GATEWAY_PORT:-8080}
 cleanup() {
     local status=$?
@@ -92,6 +96,7 @@ cleanup() {
     if [ -n "$gateway_pid" ]; then  # first: it holds no work, and new requests stop coming
         kill -TERM "$gateway_pid" 2>/dev/null
         wait "$gateway_pid" 2>/dev/null
+        rm -f "$gateway_pidfile"
     fi
     if [ -n "$worker_pid" ]; then
         if kill -0 "$worker_pid" 2>/dev/null; then
@@ -145,6 +150,7 @@ echo "$worker_pid" > "$worker_pidfile"
 # Loopback only (no API keys): the gateway refuses any other address without them.
 "$bin" gateway --host 127.0.0.1 --port "$gateway_port" 2>>"$run_dir/gateway.log" &
 gateway_pid=$!
+echo "$gateway_pid" > "$gateway_pidfile"
 set +e
 wait "$worker_pid"
 status=$?
