@@ -8,7 +8,7 @@ import Foundation
 struct CacheBenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cache",
-        abstract: "Throughput on streams with 0%, 37% and 90% repeated rows, embedding cache off and on (one worker, in process).")
+        abstract: "Throughput on streams with 0%, 37% and 90% repeated rows, embedding cache and in-batch dedup off and on (one worker, in process).")
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var fixtures: FixtureOptions
@@ -42,7 +42,8 @@ struct CacheBenchCommand: ParsableCommand {
             }
             var figures: [Double] = []
             for cacheOn in [false, true] {
-                let cache = PreparationCache(model: identity, cache: cacheOn ? MemoryEmbeddingCache(capacityBytes: 256 << 20) : nil)
+                // Off: no content keys at all, so no in-batch dedup either (what a worker did before).
+                let cache = cacheOn ? PreparationCache(model: identity, cache: MemoryEmbeddingCache(capacityBytes: 256 << 20)) : nil
                 let bench = try PipelineBench(model: model, cache: cache)
                 let start = ContinuousClock.now
                 let ids = stream.map { bench.send(image: $0.image, text: $0.text) }
