@@ -2,7 +2,7 @@
 SWIFT        ?= swift
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := pkg-config librabbitmq-dev libopenblas-dev libwebp-dev \
-                libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools redis-server
+                libcurl4-openssl-dev libturbojpeg0-dev libspng-dev libdnnl-dev rabbitmq-server amqp-tools redis-server iproute2
 PY_MODULES   := jsonschema pika numpy yaml openai requests
 
 .PHONY: setup build build-bench bench-lanes bench-cache test test-cluster cluster fuzz test-asan test-scripts run stop clean-run model clean bench bench-worker bench-broker bench-scaling bench-batching bench-load bench-tokenizer bench-image bench-gateway
