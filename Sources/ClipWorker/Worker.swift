@@ -90,13 +90,6 @@ public final class Worker: @unchecked Sendable {
         case image([Float])
         /// Token ids, start ... end, unpadded.
         case text([Int])
-
-        var lane: Lane {
-            switch self {
-            case .image: .image
-            case .text: .text
-            }
-        }
     }
 
     struct Item: Sendable {
