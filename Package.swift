@@ -90,7 +90,7 @@ let package = Package(
         .target(
             name: "ClipCommandLine",
             dependencies: [
-                "ClipAMQP", "ClipImage", "ClipModel", "ClipPipeline", "ClipTensor", "ClipText",
+                "ClipAMQP", "ClipImage", "ClipModel", "ClipPipeline", "ClipSchema", "ClipTensor", "ClipText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

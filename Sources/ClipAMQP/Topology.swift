@@ -77,24 +77,27 @@ public struct Topology: Equatable, Sendable {
 
     public func declare(on connection: AMQPConnection) throws(AMQPError) {
         try connection.declareExchange(deadLetterExchange, type: "fanout")
-        do {
-            try connection.declareQueue(deadLetterQueue, arguments: deadLetterQueueArguments)
-        } catch where error.replyCode == 406 {
-            throw AMQPError(
-                .channelClosed,
-                "queue \(deadLetterQueue) exists as another type than \(deadLetterQueueType.rawValue) "
-                    + "(delete it, or configure the type it has): \(error.message)", replyCode: 406)
-        }
+        try Self.declare(
+            deadLetterQueue, deadLetterQueueArguments, on: connection,
+            otherwise: "exists as another type than \(deadLetterQueueType.rawValue) (delete it, or configure the type it has)")
         try connection.bindQueue(deadLetterQueue, exchange: deadLetterExchange)
         for queue in [requestQueue, bulkQueue] {
-            do {
-                try connection.declareQueue(queue, arguments: requestQueueArguments)
-            } catch where error.replyCode == 406 {
-                throw AMQPError(
-                    .channelClosed,
-                    "queue \(queue) exists with other arguments than \(requestQueueArguments) "
-                        + "(delete it, or configure the same names, limits and quorum group size): \(error.message)", replyCode: 406)
-            }
+            try Self.declare(
+                queue, requestQueueArguments, on: connection,
+                otherwise: "exists with other arguments than \(requestQueueArguments) "
+                    + "(delete it, or configure the same names, limits and quorum group size)")
+        }
+    }
+
+    /// Declares `queue`; one declared before with other arguments is refused (406) with `otherwise`
+    /// saying what to do.
+    private static func declare(
+        _ queue: String, _ arguments: [String: AMQPFieldValue], on connection: AMQPConnection, otherwise: String
+    ) throws(AMQPError) {
+        do {
+            try connection.declareQueue(queue, arguments: arguments)
+        } catch where error.replyCode == 406 {
+            throw AMQPError(.channelClosed, "queue \(queue) \(otherwise): \(error.message)", replyCode: 406)
         }
     }
 }

@@ -136,16 +136,9 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
     /// y_i = x · w_iᵀ + b_i for several layers reading the same x (queries, keys and values),
     /// quantizing x once; each y_i as `apply` writes it. The layers share their outlier channels.
     public static func apply(_ layers: [(Int8Linear, UnsafeMutablePointer<Float>)], sharing x: UnsafePointer<Float>, rows: Int) {
-        guard rows > 0, let first = layers.first?.0 else { return }
-        let K = first.inFeatures
-        precondition(layers.allSatisfy { $0.0.inFeatures == K && $0.0.outliers == first.outliers },
-                     "layers sharing an input take the same features")
-        let scratch = first.context
-        let quantized = scratch.int8.borrow(rows * K), scales = scratch.float.borrow(rows)
-        defer { scratch.int8.giveBack(quantized); scratch.float.giveBack(scales) }
-        first.quantize(quantized.pointer, scales: scales.pointer, x, rows: rows)
-        for (layer, y) in layers {
-            layer.run(y, quantized: quantized.pointer, scales: scales.pointer, input: x, rows: rows, sums: y, adding: false)
+        withSharedInput(layers.map(\.0), x, rows: rows) { i, quantized, scales in
+            let (layer, y) = layers[i]
+            layer.run(y, quantized: quantized, scales: scales, input: x, rows: rows, sums: y, adding: false)
         }
     }
 
@@ -154,17 +147,27 @@ public final class Int8Linear: ConvertingLinearKernel, @unchecked Sendable {
     /// holds the int32 sums meanwhile.
     public static func apply(_ layers: [(Int8Linear, sums: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<UInt16>)],
                              sharing x: UnsafePointer<Float>, rows: Int) {
-        guard rows > 0, let first = layers.first?.0 else { return }
+        withSharedInput(layers.map(\.0), x, rows: rows) { i, quantized, scales in
+            let (layer, sums, out) = layers[i]
+            layer.run(out, quantized: quantized, scales: scales, input: x, rows: rows, sums: sums)
+        }
+    }
+
+    /// Quantizes `x` once for `layers` (which read the same features) and runs `body` for each
+    /// layer's index with the quantized rows and their scales.
+    private static func withSharedInput(
+        _ layers: [Int8Linear], _ x: UnsafePointer<Float>, rows: Int,
+        _ body: (Int, UnsafeMutablePointer<Int8>, UnsafeMutablePointer<Float>) -> Void
+    ) {
+        guard rows > 0, let first = layers.first else { return }
         let K = first.inFeatures
-        precondition(layers.allSatisfy { $0.0.inFeatures == K && $0.0.outliers == first.outliers },
+        precondition(layers.allSatisfy { $0.inFeatures == K && $0.outliers == first.outliers },
                      "layers sharing an input take the same features")
         let scratch = first.context
         let quantized = scratch.int8.borrow(rows * K), scales = scratch.float.borrow(rows)
         defer { scratch.int8.giveBack(quantized); scratch.float.giveBack(scales) }
         first.quantize(quantized.pointer, scales: scales.pointer, x, rows: rows)
-        for (layer, sums, out) in layers {
-            layer.run(out, quantized: quantized.pointer, scales: scales.pointer, input: x, rows: rows, sums: sums)
-        }
+        for i in layers.indices { body(i, quantized.pointer, scales.pointer) }
     }
 
     /// residual[rows, D] += fc2(act(self(x))), the MLP with both layers in int8 (self is fc1,

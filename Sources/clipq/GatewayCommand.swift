@@ -38,11 +38,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "How long a request waits for a worker's reply, in ms; also its x-deadline, so workers drop work nobody waits for. Env CLIPQ_REQUEST_TIMEOUT_MS.")
     var requestTimeoutMs: Int = env("CLIPQ_REQUEST_TIMEOUT_MS").flatMap(Int.init) ?? 30_000
 
-    @Option(help: "Largest request body in bytes; keep it equal to the workers'. Env CLIPQ_MAX_BODY_BYTES.")
-    var maxBodyBytes: Int = env("CLIPQ_MAX_BODY_BYTES").flatMap(Int.init) ?? RequestLimits().maxBodyBytes
-
-    @Option(help: "Most rows (inputs) per request; keep it equal to the workers'. Env CLIPQ_MAX_ROWS.")
-    var maxRows: Int = env("CLIPQ_MAX_ROWS").flatMap(Int.init) ?? RequestLimits().maxRows
+    @OptionGroup var requestLimits: RequestLimitOptions
 
     @Option(name: .customLong("model-name"), help: "A model name /v1/embeddings accepts and echoes (repeat for several). Env CLIPQ_MODEL_NAMES, comma-separated. Default: \(GatewaySettings.defaultModels.joined(separator: ", ")).")
     var modelNames: [String] = []
@@ -58,7 +54,9 @@ struct GatewayCommand: AsyncParsableCommand {
             throw ValidationError("--log-level: expected trace, debug, info, notice, warning, error or critical, not \(logLevel)")
         }
         guard requestTimeoutMs > 0 else { throw ValidationError("--request-timeout-ms must be positive") }
-        guard maxBodyBytes > 0, maxRows > 0 else { throw ValidationError("--max-body-bytes and --max-rows must be positive") }
+        guard requestLimits.maxBodyBytes > 0, requestLimits.maxRows > 0 else {
+            throw ValidationError("--max-body-bytes and --max-rows must be positive")
+        }
     }
 
     func run() async throws {
@@ -70,7 +68,7 @@ struct GatewayCommand: AsyncParsableCommand {
                 ?? GatewaySettings.defaultModels
         let settings = GatewaySettings(
             host: host, port: port, apiKeys: try (apiKeyFile ?? env("CLIPQ_API_KEY_FILE")).map { try APIKeys(contentsOf: $0) },
-            requestTimeout: .milliseconds(requestTimeoutMs), limits: RequestLimits(maxBodyBytes: maxBodyBytes, maxRows: maxRows),
+            requestTimeout: .milliseconds(requestTimeoutMs), limits: requestLimits.limits,
             models: models, dimensions: dimensions ?? env("CLIPQ_DIMENSIONS").flatMap { Int($0) })
         try settings.validate()
 

@@ -45,11 +45,7 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: "Longest a row waits for others to fill its batch, in ms (0: the encoder takes what is queued whenever it is free, and what arrives while it works forms the next batch). Env CLIPQ_MAX_WAIT_MS.")
     var maxWaitMs: Int = env("CLIPQ_MAX_WAIT_MS").flatMap(Int.init) ?? 0
 
-    @Option(help: "Most rows per request. Env CLIPQ_MAX_ROWS.")
-    var maxRows: Int = env("CLIPQ_MAX_ROWS").flatMap(Int.init) ?? RequestLimits().maxRows
-
-    @Option(help: "Largest request body in bytes. Env CLIPQ_MAX_BODY_BYTES.")
-    var maxBodyBytes: Int = env("CLIPQ_MAX_BODY_BYTES").flatMap(Int.init) ?? RequestLimits().maxBodyBytes
+    @OptionGroup var requestLimits: RequestLimitOptions
 
     @Option(help: "Threads fetching, decoding and tokenizing. Env CLIPQ_INGEST_THREADS.")
     var ingestThreads: Int = env("CLIPQ_INGEST_THREADS").flatMap(Int.init) ?? 4
@@ -97,7 +93,7 @@ struct WorkerCommand: ParsableCommand {
         var settings = WorkerSettings(topology: topology, modelName: model.directory.lastPathComponent)
         settings.version = clipqVersion
         settings.precision = loaded.precision.rawValue
-        settings.limits = RequestLimits(maxBodyBytes: maxBodyBytes, maxRows: maxRows)
+        settings.limits = requestLimits.limits
         settings.imageBatch = BatchPolicy(maxBatch: model.maxBatch, maxWait: .milliseconds(maxWaitMs))
         settings.textBatch = BatchPolicy(maxBatch: max(model.maxBatch, 64), maxWait: .milliseconds(maxWaitMs))
         settings.ingestThreads = ingestThreads
