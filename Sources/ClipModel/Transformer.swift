@@ -228,6 +228,12 @@ extension Weights {
     ///
     /// - outliers: input channels whose products stay fp32 (int8; see `outlierChannels`).
     func kernel(_ name: String, _ w: Tensor, _ b: Tensor?, _ make: LinearFactory, outliers: [Int] = []) -> any LinearKernel {
+        kernel(name, w, b, make, outliers: outliers, in: precision)
+    }
+
+    /// As `kernel(_:_:_:_:outliers:)`, in `precision` rather than the tower's.
+    func kernel(_ name: String, _ w: Tensor, _ b: Tensor?, _ make: LinearFactory, outliers: [Int] = [],
+                in precision: Precision?) -> any LinearKernel {
         let kernel = precision.map {
             $0.linear(w, b, outliers: outliers, cached: cache?.parts(for: name), threads: threads, context: context)
         } ?? make(w, b)

@@ -17,7 +17,8 @@ struct VisionEncoder: Sendable {
         let conv = w.tensor("vision_model.embeddings.patch_embedding.weight",
                             [D, config.channels, config.patchSize, config.patchSize])
         patchEmbedding = w.kernel("vision_model.embeddings.patch_embedding.weight",
-                                  Tensor(pointer: conv.pointer, shape: [D, config.patchFeatures]), nil, makeLinear)
+                                  Tensor(pointer: conv.pointer, shape: [D, config.patchFeatures]), nil, makeLinear,
+                                  in: w.precision?.patchEmbedding)
         classEmbedding = w.tensor("vision_model.embeddings.class_embedding", [D])
         positionEmbedding = w.tensor("vision_model.embeddings.position_embedding.weight", [config.positions, D])
         preNorm = w.layerNorm("vision_model.pre_layrnorm", D, eps: eps)  // sic: HF's spelling

@@ -74,8 +74,7 @@ final class ISACapTests: XCTestCase {
                 let lowest = min(zip(texts, reference.quick_gelu.text).map(cosineSimilarity).min() ?? 0,
                                  zip(images, (reference.quick_gelu.image ?? []).prefix(count)).map(cosineSimilarity).min() ?? 0)
                 print("\(oneDNNInstructionSet) \(directory.lastPathComponent) \(precision) (\(model.precisionChoice)): lowest cosine \(lowest)")
-                let minimum = runs == .int8 ? int8MinimumCosine : 0.999
-                XCTAssertGreaterThanOrEqual(lowest, minimum, "\(directory.lastPathComponent) \(precision)")
+                XCTAssertGreaterThanOrEqual(lowest, 0.999, "\(directory.lastPathComponent) \(precision)")
             }
         }
     }
