@@ -9,11 +9,18 @@ of both towers), with transformers' fp32 embeddings of the tiny fixture's images
   channels (the same ones in every layer, as the residual stream's outlier channels are) by 30:
   per token, the largest value is ~15x the root mean square (ViT-L with 6 of 1024 channels at 30x:
   ~24x), and the outlier channels carry ~93% of the norm's output energy (ViT-L: ~84%).
-- harsh/: 4 channels by 80, and every other channel's scale drawn from [0.5, 2].
+- harsh/: 4 channels by 80, and every other channel's scale drawn from [0.5, 2]; the query and key
+  projections take those 4 input channels divided by 80 again, so that attention logits keep the
+  size they have without the outliers, as a trained model's do. Left uncompensated, the logits
+  grow with the square of the factor, attention becomes a near tie of huge numbers, and the text
+  tower turns chaotic: rounding its weights to bf16 and computing in fp32 moved the 77-token
+  caption to cosine 0.996 of its own fp32 embedding. No checkpoint shipped in fp16 and run in
+  fp16 or bf16 (as CLIP's are) can be like that; such a model measures its own instability, not
+  the precision it runs in. The activations still carry the 80x channels into every projection.
 
 The weights are drawn as tiny-clip's (make_fixtures.py: biases and norms non-trivial, unit-gain
-matrices; nothing in them compensates the outliers, so attention logits grow with them too), 128
-wide with three layers, stored as fp16; the reference runs in fp32 on the stored values. To keep
+matrices; in moderate nothing compensates the outliers, so attention logits grow with them too),
+128 wide with three layers, stored as fp16; the reference runs in fp32 on the stored values. To keep
 the file small the vocabulary has 1024 tokens (start 1022, end 1023) and the captions are made of
 ids below it (TOKEN_IDS here); the images are tiny-clip's pixels(), which the Swift tests repeat.
 """
@@ -41,12 +48,12 @@ TOKEN_IDS = [
 make_fixtures.TOKEN_IDS = TOKEN_IDS  # embeddings() encodes these
 
 VARIANTS = {
-    "moderate": dict(channels=2, factor=30.0, spread=None, seed=1),
-    "harsh": dict(channels=4, factor=80.0, spread=(0.5, 2.0), seed=2),
+    "moderate": dict(channels=2, factor=30.0, spread=None, seed=1, steady_logits=False),
+    "harsh": dict(channels=4, factor=80.0, spread=(0.5, 2.0), seed=2, steady_logits=True),
 }
 
 
-def stress_model(channels, factor, spread, seed):
+def stress_model(channels, factor, spread, seed, steady_logits):
     torch.manual_seed(seed)
     config = CLIPConfig(
         text_config=dict(vocab_size=VOCAB, hidden_size=128, intermediate_size=512, num_hidden_layers=3,
@@ -80,6 +87,9 @@ def stress_model(channels, factor, spread, seed):
                     scale[outliers] = factor
                     norm.weight.mul_(scale)
                     norm.bias.mul_(scale)
+                if steady_logits:  # layer_norm1's outlier channels enter queries and keys at their old size
+                    for projection in (layer.self_attn.q_proj, layer.self_attn.k_proj):
+                        projection.weight[:, outliers] /= factor
         for p in model.parameters():
             p.copy_(p.half().float())
     return model
