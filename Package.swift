@@ -138,7 +138,7 @@ let package = Package(
         .testTarget(name: "ClipJobsTests", dependencies: ["ClipJobs", "ClipTestSupport"]),
         .testTarget(name: "ClipAMQPTests", dependencies: ["ClipAMQP", "ClipTestSupport"]),
         // Runs the built executables (the dependencies make `swift test` build them first).
-        .testTarget(name: "ClipqTests", dependencies: ["clipq", "clipq-bench", "ClipFixtures", "ClipTestSupport", "ClipModelTestSupport", "ClipAMQP", "ClipSchema", "ClipWorker", "ClipClient", "ClipJobs", "ClipImage"]),
+        .testTarget(name: "ClipqTests", dependencies: ["clipq", "clipq-bench", "ClipFixtures", "ClipModel", "ClipTensor", "ClipTestSupport", "ClipModelTestSupport", "ClipAMQP", "ClipSchema", "ClipWorker", "ClipClient", "ClipJobs", "ClipImage"]),
         .testTarget(name: "ClipImageTests", dependencies: ["ClipImage", "ClipTestSupport"]),
         .testTarget(name: "ClipTensorTests", dependencies: ["ClipTensor"]),
         .testTarget(name: "ClipModelTests", dependencies: ["ClipModel", "ClipTensor", "ClipFixtures", "ClipTestSupport"]),

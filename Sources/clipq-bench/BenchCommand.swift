@@ -126,6 +126,7 @@ struct InProcessBenchCommand: ParsableCommand {
         say("clipq-bench in-process: \(name), \(threads) thread(s), \(ProcessInfo.processInfo.activeProcessorCount) core(s)")
         say("  (figures are noisy on a shared machine: compare the ratios within this run)")
         let report = BenchReport([("model", .string(name)), ("threads", .number(Double(threads)))])
+        MachineDescription.current.record(into: report)
         var oneImage: StageBench.OneImage?
         if stages {
             let preprocessor = try PreprocessorConfig(contentsOfFile: dir.appendingPathComponent("preprocessor_config.json").path)

@@ -1,4 +1,6 @@
+import ClipModel
 import ClipSchema
+import ClipTensor
 import ClipModelTestSupport
 import ClipTestSupport
 import Foundation
@@ -62,6 +64,15 @@ final class BenchCommandTests: XCTestCase {
         let memory = try XCTUnwrap(figures.first { $0["section"]?.string == "memory" })
         XCTAssertGreaterThanOrEqual(memory["peak_rss_mib"]?.number ?? 0, memory["rss_mib"]?.number ?? 1)
         XCTAssertTrue(result.stdout.contains("one-image request fp32"), result.stdout)
+        // The CPU it ran on, oneDNN's tier and what auto picks there, before any figure.
+        let machine = try XCTUnwrap(figures.first, result.stdout)
+        XCTAssertEqual(machine["section"]?.string, "machine")
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let name = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last
+        XCTAssertEqual(machine["cpu"]?.string, name?.trimmingCharacters(in: .whitespaces))
+        XCTAssertEqual(machine["onednn_isa"]?.string, oneDNNInstructionSet)
+        XCTAssertEqual(machine["auto"]?.string, Precision.automatic.precision.rawValue)
+        XCTAssertTrue(machine["extensions"]?.string?.contains("avx2") ?? false, "\(machine)")
     }
 
     func testBenchTimesTheFetchStageOnAURL() throws {
