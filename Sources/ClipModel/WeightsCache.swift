@@ -40,8 +40,9 @@ struct WeightsCacheKey: Equatable {
 
     init(precision: Precision, source: SafeTensorsFile) {
         // int8's weights leave the layer norms' outlier channels out (`Weights.outlierChannels`)
-        // since "int8-outliers": a cache from before is stale.
-        self.precision = precision == .int8 ? "int8-outliers" : precision.rawValue
+        // since "int8-outliers", and the patch embedding stays fp32 (`Precision.patchEmbedding`)
+        // since "int8-fp32-patch": a cache from before either is stale.
+        self.precision = precision == .int8 ? "int8-fp32-patch" : precision.rawValue
         sourceSize = source.size
         sourceModified = source.modified
         sourceHeader = source.headerDigest
