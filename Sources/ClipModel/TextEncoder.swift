@@ -16,7 +16,7 @@ struct TextEncoder: Sendable {
         positionEmbedding = w.tensor("text_model.embeddings.position_embedding.weight", [config.maxPositions, D])
         transformer = w.transformer("text_model.encoder", config.tower, threads: threads, makeLinear: makeLinear)
         finalNorm = w.layerNorm("text_model.final_layer_norm", D, eps: config.tower.layerNormEps)
-        projection = w.linear("text_projection", out: projectionDim, in: D, bias: false, makeLinear)
+        projection = w.kernel(w.linearWeights("text_projection", out: projectionDim, in: D, bias: false), makeLinear)
     }
 
     /// The position whose hidden state is the text's feature, as transformers picks it: the first

@@ -16,15 +16,15 @@ struct VisionEncoder: Sendable {
         self.config = config
         let conv = w.tensor("vision_model.embeddings.patch_embedding.weight",
                             [D, config.channels, config.patchSize, config.patchSize])
-        patchEmbedding = w.kernel("vision_model.embeddings.patch_embedding.weight",
-                                  Tensor(pointer: conv.pointer, shape: [D, config.patchFeatures]), nil, makeLinear,
-                                  in: w.precision?.patchEmbedding)
+        let patches = LinearWeights(name: "vision_model.embeddings.patch_embedding.weight",
+                                    weight: Tensor(pointer: conv.pointer, shape: [D, config.patchFeatures]), bias: nil)
+        patchEmbedding = w.kernel(patches, makeLinear, in: w.precision?.patchEmbedding)
         classEmbedding = w.tensor("vision_model.embeddings.class_embedding", [D])
         positionEmbedding = w.tensor("vision_model.embeddings.position_embedding.weight", [config.positions, D])
         preNorm = w.layerNorm("vision_model.pre_layrnorm", D, eps: eps)  // sic: HF's spelling
         transformer = w.transformer("vision_model.encoder", config.tower, threads: threads, makeLinear: makeLinear)
         postNorm = w.layerNorm("vision_model.post_layernorm", D, eps: eps)
-        projection = w.linear("visual_projection", out: projectionDim, in: D, bias: false, makeLinear)
+        projection = w.kernel(w.linearWeights("visual_projection", out: projectionDim, in: D, bias: false), makeLinear)
     }
 
     /// out[B, P] for pixels [B, C, H, W] (normalized, H = W = image_size).

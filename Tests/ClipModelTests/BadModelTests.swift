@@ -5,9 +5,10 @@ import XCTest
 /// Broken model directories and bad inputs end in a ModelError that says what is wrong, never in
 /// a crash.
 final class BadModelTests: XCTestCase {
-    func loadError(_ dir: TemporaryModel, file: StaticString = #filePath, line: UInt = #line) -> ModelError? {
+    func loadError(_ dir: TemporaryModel, precision: Precision = .fp32, file: StaticString = #filePath,
+                   line: UInt = #line) -> ModelError? {
         do {
-            _ = try CLIPModel.load(directory: dir.url)
+            _ = try CLIPModel.load(directory: dir.url, precision: precision.available.precision, weightsCache: .off)
             XCTFail("the model loaded", file: file, line: line)
             return nil
         } catch {
@@ -88,6 +89,27 @@ final class BadModelTests: XCTestCase {
         XCTAssertEqual(error.code, .weightsMismatch)
         for name in ["vision_model.post_layernorm.bias", "text_model.encoder.layers.1.mlp.fc2.weight", "visual_projection.weight"] {
             XCTAssertTrue(error.message.contains(name), "\(name) not named in: \(error.message)")
+        }
+    }
+
+    /// bf16 and int8 convert each weight as they load it: a missing or misshapen tensor must be
+    /// reported, not read (its placeholder is one float).
+    func testMissingAndMisshapenTensorsAreNamedInEveryPrecision() throws {
+        let dir = try TemporaryModel(self)
+        try dir.writeConfig()
+        try dir.writeWeights { tensors in
+            tensors.removeAll { $0.0 == "vision_model.encoder.layers.0.self_attn.k_proj.weight" || $0.0 == "text_model.encoder.layers.1.mlp.fc2.weight" }
+            if let i = tensors.firstIndex(where: { $0.0 == "vision_model.encoder.layers.1.mlp.fc1.weight" }) {
+                tensors[i] = ("vision_model.encoder.layers.1.mlp.fc1.weight", [2, 2], [0, 0, 0, 0])
+            }
+        }
+        for precision in Precision.allCases {
+            let error = try XCTUnwrap(loadError(dir, precision: precision), "\(precision)")
+            XCTAssertEqual(error.code, .weightsMismatch, "\(precision)")
+            for name in ["vision_model.encoder.layers.0.self_attn.k_proj.weight", "text_model.encoder.layers.1.mlp.fc2.weight",
+                         "vision_model.encoder.layers.1.mlp.fc1.weight"] {
+                XCTAssertTrue(error.message.contains(name), "\(precision): \(name) not named in: \(error.message)")
+            }
         }
     }
 
