@@ -50,8 +50,7 @@ extension Weights {
         // bf16 attention beside bf16 linear layers, and beside int8 ones where the CPU has bf16.
         let bf16 = precision == .bf16 || (precision == .int8 && cpuHasBFloat16)
         return Transformer(config: config, layers: layers, threads: threads,
-                           bf16Attention: bf16 ? try? BFloat16Attention(heads: config.heads, headDim: config.headDim, context: context) : nil,
-                           warnings: context.warnings)
+                           bf16Attention: bf16 ? try? BFloat16Attention(heads: config.heads, headDim: config.headDim, context: context) : nil)
     }
 
     /// q, k and v of one layer: in int8, one group that quantizes their shared input once, should

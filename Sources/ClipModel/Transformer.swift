@@ -17,7 +17,6 @@ struct Transformer: Sendable {
     let threads: Int
     /// Attention in bf16, for unmasked sequences, where the linear layers are bf16 or int8.
     let bf16Attention: BFloat16Attention?
-    let warnings: Warnings
 
     /// Runs the layers over x and writes, for each sequence, the final hidden state of one row
     /// (`pooledRow(sequence)`, an absolute row index) to pooled.
@@ -75,7 +74,7 @@ struct Transformer: Sendable {
 
     /// a[T, D] = self-attention over each sequence of q, k, v [T, D], the projections of the normed
     /// input h: all heads at once in bf16 where the tower has it (unmasked sequences beside bf16 or
-    /// int8 layers), else fp32 heads side by side (also should oneDNN fail, with a warning).
+    /// int8 layers), else fp32 heads side by side.
     private func selfAttention(
         _ a: UnsafeMutablePointer<Float>, _ projections: any Projections, _ h: UnsafePointer<Float>,
         q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
@@ -90,22 +89,14 @@ struct Transformer: Sendable {
             if !converted {
                 for (from, to) in [(q, q16), (k, k16), (v, v16)] { convertToBFloat16(to, from, count: count, workers: threads) }
             }
-            do {
-                for seq in sequences {
-                    let o = seq.lowerBound * D
-                    try attention.apply(a + o, q: q16 + o, k: k16 + o, v: v16 + o, length: seq.count, scores: scores,
-                                        probabilities: p16, threads: threads)
-                }
-                return
-            } catch {
-                warnings.once("\(error): attention runs in fp32")
-                if converted {  // q, k, v from their bf16 values
-                    for (from, to) in [(q16, q), (k16, k), (v16, v)] { for i in 0..<count { to[i] = float(bfloat16: from[i]) } }
-                }
+            for seq in sequences {
+                let o = seq.lowerBound * D
+                attention.apply(a + o, q: q16 + o, k: k16 + o, v: v16 + o, length: seq.count, scores: scores,
+                                probabilities: p16, threads: threads)
             }
-        } else {
-            _ = projections.apply(h, q: q, k: k, v: v, rows: T, bfloat16: nil)
+            return
         }
+        _ = projections.apply(h, q: q, k: k, v: v, rows: T, bfloat16: nil)
         eachHead(of: sequences.count, scores: scores, longest: longest) { i, h, scores in
             let o = sequences[i].lowerBound * D + h * hd
             attentionHead(a + o, q: q + o, k: k + o, v: v + o, scores: scores, causal: causal,

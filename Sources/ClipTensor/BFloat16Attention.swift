@@ -5,7 +5,8 @@ import Synchronization
 /// Self-attention of one unmasked sequence, all heads at once, with both products in bf16 through
 /// oneDNN (batched over heads, reading the heads in place from the [L, D] matrices); softmax in fp32,
 /// its normalization applied to the output of the second product.
-/// One pair of primitives per sequence length, created on first use and kept.
+/// One pair of primitives per sequence length, created on first use and kept. Should oneDNN refuse
+/// a length (never seen), that sequence runs in fp32 from the same bf16 inputs, with one warning.
 public final class BFloat16Attention: @unchecked Sendable {
     let heads: Int, headDim: Int
     private let engine: DNNLEngine
@@ -25,7 +26,20 @@ public final class BFloat16Attention: @unchecked Sendable {
     /// - scores: room for heads x L x L floats; probabilities: as many bf16 values.
     public func apply(_ out: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<UInt16>, k: UnsafeMutablePointer<UInt16>,
                       v: UnsafeMutablePointer<UInt16>, length: Int, scores: UnsafeMutablePointer<Float>,
-                      probabilities: UnsafeMutablePointer<UInt16>, threads: Int) throws(DNNLError)
+                      probabilities: UnsafeMutablePointer<UInt16>, threads: Int)
+    {
+        do {
+            try applyInBFloat16(out, q: q, k: k, v: v, length: length, scores: scores, probabilities: probabilities,
+                                threads: threads)
+        } catch {
+            context.warnings.once("\(error): attention over \(length) tokens runs in fp32")
+            applyInFloat(out, q: q, k: k, v: v, length: length, scores: scores)
+        }
+    }
+
+    private func applyInBFloat16(_ out: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<UInt16>, k: UnsafeMutablePointer<UInt16>,
+                                 v: UnsafeMutablePointer<UInt16>, length: Int, scores: UnsafeMutablePointer<Float>,
+                                 probabilities: UnsafeMutablePointer<UInt16>, threads: Int) throws(DNNLError)
     {
         let products = try self.products(length: length)
         try execute(products.scores.handle, [(DNNL_ARG_SRC_0, products.scores.source, UnsafeMutableRawPointer(q)),
@@ -48,6 +62,21 @@ public final class BFloat16Attention: @unchecked Sendable {
             for l in r {
                 for h in 0..<heads { scale(out + l * D + h * headDim, by: inverses[h * length + l], count: headDim) }
             }
+        }
+    }
+
+    /// The same attention in fp32 (`attentionHead`) on q, k, v widened from bf16, a head at a time.
+    private func applyInFloat(_ out: UnsafeMutablePointer<Float>, q: UnsafePointer<UInt16>, k: UnsafePointer<UInt16>,
+                              v: UnsafePointer<UInt16>, length: Int, scores: UnsafeMutablePointer<Float>) {
+        let D = heads * headDim, count = length * D
+        let wide = context.float.borrow(3 * count)
+        defer { context.float.giveBack(wide) }
+        let (q32, k32, v32) = (wide.pointer, wide.pointer + count, wide.pointer + 2 * count)
+        for (from, to) in [(q, q32), (k, k32), (v, v32)] { for i in 0..<count { to[i] = float(bfloat16: from[i]) } }
+        for h in 0..<heads {
+            let o = h * headDim
+            attentionHead(out + o, q: q32 + o, k: k32 + o, v: v32 + o, scores: scores, causal: false, length: length,
+                          queries: length, headDim: headDim, ld: D)
         }
     }
 
