@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(name: "ClipSchemaTests", dependencies: ["ClipSchema", "ClipTestSupport"]),
         .testTarget(name: "ClipTextTests", dependencies: ["ClipText", "ClipTestSupport"]),
         .testTarget(name: "ClipBatchTests", dependencies: ["ClipBatch"]),
-        .testTarget(name: "ClipPipelineTests", dependencies: ["ClipPipeline", "ClipModelTestSupport", "ClipTestSupport"]),
+        .testTarget(name: "ClipPipelineTests", dependencies: ["ClipPipeline", "ClipModel", "ClipModelTestSupport", "ClipTestSupport"]),
         .testTarget(
             name: "ClipWorkerTests",
             dependencies: ["ClipWorker", "ClipTestSupport", "ClipModelTestSupport", .product(name: "Logging", package: "swift-log")]),

@@ -22,6 +22,7 @@ struct Clipq: AsyncParsableCommand {
             QueueCommand.self,
             BatchCommand.self,
             EvalCommand.self,
+            CheckPrecisionCommand.self,
         ]
     )
 

@@ -72,7 +72,7 @@ final class FullSizeOutlierTests: XCTestCase {
     /// Below the promise on every tier: Zen 3 (7-bit weights) measured 0.9925-0.998 for images,
     /// and a simulation with 8-bit weights (VNNI) 0.9986; the model itself is sensitive (its
     /// weights rounded to bf16 move images to 0.9998 in fp32). Why auto never picks int8 without
-    /// VNNI and the docs say to check a checkpoint with `clipq eval`; this guards the degradation
+    /// VNNI and the docs say to check a checkpoint with `clipq check-precision`; this guards the degradation
     /// from growing.
     func testFullSizeModelWithOutliersInTheLogitsStaysNearFP32InInt8() throws {
         try assertInt8HoldsOnFullSizeModel(steadyLogits: false, minimum: cpuHasVNNI ? 0.998 : 0.99)
