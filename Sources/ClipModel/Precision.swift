@@ -45,7 +45,7 @@ public enum Precision: String, CaseIterable, Sendable {
     ///   with thin margins, and fell below it on two others (a full-size ViT-L whose outlier
     ///   channels feed the attention logits: 0.9925-0.998; a simulated moderate model with steady
     ///   logits: 0.998), where 8-bit weights hold or come closer. An explicit `int8` runs there,
-    ///   for its smaller weights and faster images (Zen 3: 1.2-1.5x fp32's images/s);
+    ///   for its smaller weights and faster images (Zen 3: 1.27-1.55x fp32's images/s);
     /// - below AVX2: fp32.
     public static var automatic: (precision: Precision, reason: String) {
         let isa = oneDNNInstructionSet
