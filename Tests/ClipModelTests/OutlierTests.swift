@@ -70,8 +70,8 @@ final class FullSizeOutlierTests: XCTestCase {
 
     /// moderate's recipe: the outlier channels also feed the attention logits, through 24 layers.
     /// Below the promise on every tier: Zen 3 (7-bit weights) measured 0.9925-0.998 for images,
-    /// and a simulation with 8-bit weights (VNNI) 0.9986; the model itself is sensitive (its
-    /// weights rounded to bf16 move images to 0.9998 in fp32). Why auto never picks int8 without
+    /// and a simulation with 8-bit weights (VNNI) 0.9985-0.9987; the model itself is sensitive (its
+    /// weights rounded to bf16 move images to 0.9996 in fp32). Why auto never picks int8 without
     /// VNNI and the docs say to check a checkpoint with `clipq check-precision`; this guards the degradation
     /// from growing.
     func testFullSizeModelWithOutliersInTheLogitsStaysNearFP32InInt8() throws {
