@@ -131,15 +131,8 @@ extension Weights {
     /// or the checkpoint has problems.
     private func int8Kernel(_ layer: LinearWeights, outliers: [Int]) -> Int8Linear? {
         guard problems.isEmpty else { return nil }
-        let (w, b) = (layer.weight, layer.bias)
-        do {
-            return keep(layer, try Int8Linear(weight: w.pointer, bias: b?.pointer, inFeatures: w.shape[1], outFeatures: w.shape[0],
-                                              outliers: outliers, threads: threads, cached: cache?.parts(for: layer.name),
-                                              context: context))
-        } catch {
-            context.warnings.once("\(error): a \(w.shape[1]) -> \(w.shape[0]) linear layer stays fp32")
-            return nil
-        }
+        return Precision.int8Linear(layer.weight, layer.bias, outliers: outliers, cached: cache?.parts(for: layer.name),
+                                    threads: threads, context: context).map { keep(layer, $0) }
     }
 
     /// `kernel` where there is one, else the layer in fp32.

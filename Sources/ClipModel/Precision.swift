@@ -94,15 +94,28 @@ public enum Precision: String, CaseIterable, Sendable {
                 return try BFloat16Linear(weight: w.pointer, bias: b?.pointer, inFeatures: inF, outFeatures: outF,
                                           cached: cached, context: context)
             case .int8:
-                return try Int8Linear(weight: w.pointer, bias: b?.pointer, inFeatures: inF, outFeatures: outF,
-                                      outliers: outliers, threads: threads, cached: cached, context: context)
+                return Self.int8Linear(w, b, outliers: outliers, cached: cached, threads: threads, context: context)
+                    ?? SgemmLinear(weight: w.pointer, bias: b?.pointer, inFeatures: inF, outFeatures: outF, threads: threads)
             case .auto:
                 return Precision.automatic.precision.linear(w, b, outliers: outliers, cached: cached, threads: threads,
                                                             context: context)
             }
         } catch {
-            context.warnings.once("\(error): a \(inF) -> \(outF) linear layer stays fp32")
+            warnRefused(error, w, context)
             return SgemmLinear(weight: w.pointer, bias: b?.pointer, inFeatures: inF, outFeatures: outF, threads: threads)
+        }
+    }
+
+    /// int8's own layer for weight w and bias b, or nil where oneDNN refuses it (with a warning: the
+    /// caller runs that layer in fp32).
+    static func int8Linear(_ w: Tensor, _ b: Tensor?, outliers: [Int], cached: [UnsafeRawBufferPointer]?, threads: Int,
+                           context: KernelContext) -> Int8Linear? {
+        do {
+            return try Int8Linear(weight: w.pointer, bias: b?.pointer, inFeatures: w.shape[1], outFeatures: w.shape[0],
+                                  outliers: outliers, threads: threads, cached: cached, context: context)
+        } catch {
+            warnRefused(error, w, context)
+            return nil
         }
     }
 
@@ -117,3 +130,7 @@ public enum Precision: String, CaseIterable, Sendable {
     }
 }
 
+/// The warning for a layer oneDNN would not build in its precision.
+private func warnRefused(_ error: any Error, _ w: Tensor, _ context: KernelContext) {
+    context.warnings.once("\(error): a \(w.shape[1]) -> \(w.shape[0]) linear layer stays fp32")
+}
