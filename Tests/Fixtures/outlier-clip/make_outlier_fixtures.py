@@ -65,16 +65,8 @@ def stress_model(channels, factor, spread, seed, steady_logits):
         projection_dim=16,
     )
     model = CLIPModel(config).eval()
+    make_fixtures.draw_weights(model)
     with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" in name:
-                p.copy_((1 if name.endswith("weight") else 0) + 0.2 * torch.randn_like(p))
-            elif name.endswith("bias"):
-                p.copy_(0.1 * torch.randn_like(p))
-            elif p.dim() >= 2 and "embedding" not in name:
-                p.copy_(torch.randn_like(p) / p[0].numel() ** 0.5)
-            elif "embedding" in name:
-                p.copy_(0.5 * torch.randn_like(p))
         for tower in (model.text_model, model.vision_model):
             width = tower.config.hidden_size
             outliers = torch.randperm(width)[:channels]  # one set per tower, every layer

@@ -74,20 +74,26 @@ def tiny_model():
         projection_dim=16,
     )
     model = CLIPModel(config).eval()
+    draw_weights(model)
     with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "norm" in name:  # layer_norm1/2, pre_layrnorm, post_layernorm, final_layer_norm
-                p.copy_((1 if name.endswith("weight") else 0) + 0.2 * torch.randn_like(p))
-            elif name.endswith("bias"):
-                p.copy_(0.1 * torch.randn_like(p))
-            elif p.dim() >= 2 and "embedding" not in name:
-                p.copy_(torch.randn_like(p) / p[0].numel() ** 0.5)  # unit gain: outputs of order one
-            elif "embedding" in name:
-                p.copy_(0.5 * torch.randn_like(p))
         # Round once to fp16: the file stores these values and the reference computes on them.
         for p in model.parameters():
             p.copy_(p.half().float())
     return model
+
+
+@torch.no_grad()
+def draw_weights(model):
+    """Non-trivial norms and biases, unit-gain matrices (outputs of order one), from torch's RNG."""
+    for name, p in model.named_parameters():
+        if "norm" in name:  # layer_norm1/2, pre_layrnorm, post_layernorm, final_layer_norm
+            p.copy_((1 if name.endswith("weight") else 0) + 0.2 * torch.randn_like(p))
+        elif name.endswith("bias"):
+            p.copy_(0.1 * torch.randn_like(p))
+        elif p.dim() >= 2 and "embedding" not in name:
+            p.copy_(torch.randn_like(p) / p[0].numel() ** 0.5)
+        elif "embedding" in name:
+            p.copy_(0.5 * torch.randn_like(p))
 
 
 def with_config(model, **changes):
